@@ -1,0 +1,1 @@
+"""Contrastive language-crystal pretraining."""
