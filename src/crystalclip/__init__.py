@@ -1,1 +1,4 @@
-"""Contrastive language-crystal pretraining."""
+"""Contrastive language-crystal pretraining: search and classify crystal structures with text."""
+from .structures import read_structures
+
+__all__ = ["read_structures"]

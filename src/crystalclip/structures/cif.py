@@ -7,6 +7,7 @@ coordinates agree with what pymatgen users get.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import gemmi
@@ -211,7 +212,9 @@ def _parse_with_pymatgen(text: str, name: str, gemmi_reason: str) -> list[Crysta
         lines = [line for w in caught for line in str(w.message).splitlines()]
         details = [line for line in lines if "exceeded" in line or "sum to > 1" in line]
         reason = details[-1] if details else pymatgen_reason
-        raise StructureError(f"unreadable CIF: {gemmi_reason or reason} (pymatgen: {reason})")
+        if "no structures" in reason or reason == gemmi_reason:
+            raise StructureError(f"unreadable CIF: {gemmi_reason}")
+        raise StructureError(f"unreadable CIF: {gemmi_reason} (pymatgen: {reason})")
     crystals = []
     for i, structure in enumerate(structures):
         _lattice_matrix(*structure.lattice.abc, *structure.lattice.angles)  # same sanity checks
@@ -220,5 +223,6 @@ def _parse_with_pymatgen(text: str, name: str, gemmi_reason: str) -> list[Crysta
 
 
 def _first_line(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return text[0][:200] if text else type(error).__name__
+    lines = str(error).strip().splitlines()
+    line = lines[0][:200] if lines else type(error).__name__
+    return re.sub(r"^string:(\d+)(:\d+\(\d+\))?", r"line \1", line)  # gemmi's "string:13:4(534)"
