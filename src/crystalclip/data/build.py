@@ -1,0 +1,208 @@
+"""Sources -> a pair dataset on disk: parse, featurize (all cores), split without leakage, write.
+
+A dataset directory holds
+  pairs.parquet   one row per structure: id, source, cif, texts, split, formula, ... + label columns
+  graphs/         the crystal graphs, row-aligned with pairs.parquet (crystalclip.graphs.GraphStore)
+  rejected.csv    id, source, path, reason for every entry that could not be used
+  summary.json    counts: pairs, rejected by reason, rows per split, graph config
+It is written to a temporary directory beside OUT and swapped in, so OUT is never half-written.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..graphs import CrystalGraph, GraphConfig, build_graph, save_graphs
+from ..sources import open_source
+from ..sources.base import Entry, Rejected
+from ..structures import StructureError, parse_cif
+from ..structures.crystal import Crystal
+from ..text.titles import clean_title
+from .splits import SPLITS, assign_splits, connected_groups
+
+PAIRS_FILE, REJECTED_FILE, SUMMARY_FILE, GRAPHS_DIR = "pairs.parquet", "rejected.csv", "summary.json", "graphs"
+_METADATA_COLUMNS = ("title", "journal", "year", "doi", "mineral", "chemical_name")
+
+
+def build_dataset(
+    specs: Iterable[str],
+    out: str | os.PathLike,
+    *,
+    source_options: dict | None = None,
+    graph_config: GraphConfig = GraphConfig(),
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    workers: int | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> dict:
+    """Build the dataset at `out` from every source in `specs`; returns the summary.
+
+    progress(done, total) is called as entries finish (total may be None when unknown).
+    """
+    sources = [open_source(spec, **(source_options or {})) for spec in specs]
+    counts = [source.count() for source in sources]
+    total = None if None in counts else sum(counts)
+    tasks = ((entry, graph_config) for source in sources for entry in source.iter_entries())
+    rows, graphs, rejected = [], [], []
+    with contextlib.ExitStack() as stack:
+        if (workers or os.cpu_count() or 1) > 1:
+            pool = stack.enter_context(multiprocessing.get_context("fork").Pool(workers))
+            results = pool.imap(_featurize_star, tasks, chunksize=8)
+        else:
+            results = map(_featurize_star, tasks)
+        for done, (made, lost) in enumerate(results, 1):
+            for row, graph in made:
+                rows.append(row)
+                graphs.append(graph)
+            rejected.extend(lost)
+            if progress:
+                progress(done, total)
+    rows, graphs, rejected = _drop_duplicate_ids(rows, graphs, rejected)
+    table = pd.DataFrame(rows)
+    if len(table):
+        components = connected_groups(
+            table["group"].tolist(), (table["formula"] + "|" + table["spacegroup_number"].astype(str)).tolist()
+        )
+        table["split"] = assign_splits(components, fractions, seed)
+    else:
+        table = pd.DataFrame(columns=["id", "source", "cif", "texts", "split"])
+    rejected_table = pd.DataFrame(rejected, columns=["id", "source", "path", "reason"])
+    summary = {
+        "pairs": len(table),
+        "texts": int(table["texts"].map(len).sum()) if len(table) else 0,
+        "by_source": {k: int(v) for k, v in table["source"].value_counts().items()},
+        "splits": {s: int((table["split"] == s).sum()) for s in SPLITS},
+        "rejected": len(rejected_table),
+        "rejected_by_reason": dict(Counter(_reason_kind(r) for r in rejected_table["reason"]).most_common()),
+        "graph_config": graph_config.__dict__,
+        "seed": seed,
+        "fractions": list(fractions),
+        "sources": list(specs) if not isinstance(specs, str) else [specs],
+    }
+    _write(Path(out), table, graphs, rejected_table, summary, graph_config)
+    return summary
+
+
+def featurize_entry(entry: Entry | Rejected, config: GraphConfig) -> tuple[list[tuple[dict, CrystalGraph]], list[tuple]]:
+    """One source entry -> (rows with their graphs, rejections). Runs in worker processes."""
+    if isinstance(entry, Rejected):
+        return [], [(entry.id, entry.source, entry.path, entry.reason)]
+    try:
+        crystals = parse_cif(entry.cif, entry.id)
+    except StructureError as error:
+        return [], [(entry.id, entry.source, entry.path, str(error))]
+    made, lost = [], []
+    for crystal in crystals:
+        texts = entry.texts or _texts_from_cif(crystal)
+        if not texts:
+            lost.append((crystal.id, entry.source, entry.path, "no text to pair with (no publication title in the CIF)"))
+            continue
+        try:
+            graph = build_graph(crystal, config)
+        except StructureError as error:
+            lost.append((crystal.id, entry.source, entry.path, str(error)))
+            continue
+        graph.id = crystal.id
+        made.append((_row(entry, crystal, texts), graph))
+    return made, lost
+
+
+def _featurize_star(args):
+    return featurize_entry(*args)
+
+
+def _texts_from_cif(crystal: Crystal) -> list[str]:
+    title = clean_title(crystal.metadata.get("title", ""))
+    return [title] if title else []
+
+
+def _row(entry: Entry, crystal: Crystal, texts: list[str]) -> dict:
+    from pymatgen.core import Composition
+
+    composition = Composition(crystal.composition())
+    row = {
+        "id": crystal.id,
+        "source": entry.source,
+        "cif": entry.cif,
+        "texts": list(texts),
+        "texts_generated": entry.texts_generated,
+        "group": entry.group,
+        "path": entry.path,
+        "formula": composition.reduced_formula,
+        "elements": sorted(el.symbol for el in composition.elements),
+        "num_sites": len(crystal),
+        "ordered": crystal.is_ordered,
+        "spacegroup_number": _spacegroup_number(crystal, entry.columns),
+    }
+    for key in _METADATA_COLUMNS:
+        if key in crystal.metadata:
+            row[key] = crystal.metadata[key]
+    row.update({k: v for k, v in entry.columns.items() if k not in row})
+    return row
+
+
+def _spacegroup_number(crystal: Crystal, columns: dict) -> int:
+    """The source's space group, else the CIF's declared one (unless P1), else spglib's."""
+    for value in (columns.get("space_group_number"), crystal.metadata.get("spacegroup_number")):
+        if value is not None and value == value and int(value) > 1:
+            return int(value)
+    symbol = crystal.metadata.get("spacegroup_symbol")
+    if symbol:
+        import gemmi
+
+        group = gemmi.find_spacegroup_by_name(symbol.replace("_", " ").strip())
+        if group is not None and group.number > 1:
+            return group.number
+    import spglib
+
+    numbers = [max(site, key=site.get) for site in crystal.species]  # majority species per site
+    found = spglib.get_symmetry_dataset((crystal.lattice, crystal.frac_coords, numbers), symprec=0.1)
+    return int(found.number) if found is not None else 1
+
+
+def _drop_duplicate_ids(rows, graphs, rejected):
+    seen: set[str] = set()
+    kept_rows, kept_graphs = [], []
+    for row, graph in zip(rows, graphs):
+        if row["id"] in seen:
+            rejected.append((row["id"], row["source"], row["path"], "duplicate id (an earlier entry has it)"))
+            continue
+        seen.add(row["id"])
+        kept_rows.append(row)
+        kept_graphs.append(graph)
+    return kept_rows, kept_graphs, rejected
+
+
+def _reason_kind(reason: str) -> str:
+    """Group reasons for the summary: 'unreadable CIF: line 3: parse error' -> 'unreadable CIF'."""
+    head = reason.split(":")[0].split("(")[0].strip()
+    return head if len(head) <= 60 else head[:60]
+
+
+def _write(out: Path, table, graphs, rejected_table, summary, config) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        table.to_parquet(tmp / PAIRS_FILE, index=False)
+        rejected_table.to_csv(tmp / REJECTED_FILE, index=False)
+        save_graphs(graphs, tmp / GRAPHS_DIR, config)
+        (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+        os.chmod(tmp, 0o755)
+        old = out.with_name(f".{out.name}.{os.getpid()}.old")
+        if out.exists():
+            os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
