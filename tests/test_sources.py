@@ -263,7 +263,7 @@ def test_cif_folder_broken_link(tmp_path):
     root = _folder(tmp_path)
     (root / "gone.cif").symlink_to(root / "does-not-exist.cif")
     item = {i.id: i for i in cif_folder.iter_entries(root)}["gone"]
-    assert isinstance(item, Rejected) and item.reason.startswith("unreadable: ")
+    assert isinstance(item, Rejected) and item.reason.startswith("cannot read file: ")
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root can read any file")

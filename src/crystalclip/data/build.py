@@ -13,6 +13,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import tempfile
 from collections import Counter
@@ -23,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..graphs import CrystalGraph, GraphConfig, build_graph, save_graphs
-from ..sources import open_source
+from .. import sources as _sources
 from ..sources.base import Entry, Rejected
 from ..structures import StructureError, parse_cif
 from ..structures.crystal import Crystal
@@ -49,7 +50,8 @@ def build_dataset(
 
     progress(done, total) is called as entries finish (total may be None when unknown).
     """
-    sources = [open_source(spec, **(source_options or {})) for spec in specs]
+    specs = [specs] if isinstance(specs, (str, os.PathLike)) else list(specs)
+    sources = _sources.open_sources(specs, **(source_options or {}))
     counts = [source.count() for source in sources]
     total = None if None in counts else sum(counts)
     tasks = ((entry, graph_config) for source in sources for entry in source.iter_entries())
@@ -87,7 +89,7 @@ def build_dataset(
         "graph_config": graph_config.__dict__,
         "seed": seed,
         "fractions": list(fractions),
-        "sources": list(specs) if not isinstance(specs, str) else [specs],
+        "sources": [str(s) for s in specs],
     }
     _write(Path(out), table, graphs, rejected_table, summary, graph_config)
     return summary
@@ -184,9 +186,11 @@ def _drop_duplicate_ids(rows, graphs, rejected):
 
 
 def _reason_kind(reason: str) -> str:
-    """Group reasons for the summary: 'unreadable CIF: line 3: parse error' -> 'unreadable CIF'."""
-    head = reason.split(":")[0].split("(")[0].strip()
-    return head if len(head) <= 60 else head[:60]
+    """Reasons grouped for the summary by their words, numbers and details dropped:
+    'site 3 (O) and site 9 (O) overlap (0.1 Å apart)' -> 'site and site overlap'."""
+    head = re.sub(r"\s*\([^)]*\)", "", reason).split(":")[0]
+    words = (w.strip(",.;") for w in head.split())
+    return " ".join(w for w in words if re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", w))[:80]
 
 
 def _write(out: Path, table, graphs, rejected_table, summary, config) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from crystalclip.sources.base import Entry, Rejected
+from crystalclip.structures import StructureError, read_text
 
 SOURCE = "cif-folder"
 
@@ -44,22 +45,10 @@ def entry_id(path: Path, root: Path) -> str:
 
 def read_cif(path: Path, eid: str) -> Entry | Rejected:
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        return Rejected(eid, SOURCE, f"unreadable: {reason}", str(path))
-    if not data.strip():
-        return Rejected(eid, SOURCE, "empty file", str(path))
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        start = exc.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
-        bad = data[start : start + 1].hex()
-        return Rejected(
-            eid, SOURCE, f"not valid UTF-8: byte 0x{bad} at offset {start}", str(path)
-        )
-    return Entry(id=eid, source=SOURCE, cif=text, texts=[], group=None, columns={},
-                 path=str(path))
+        text = read_text(path)
+    except StructureError as error:
+        return Rejected(eid, SOURCE, str(error), str(path))
+    return Entry(id=eid, source=SOURCE, cif=text, texts=[], group=None, columns={}, path=str(path))
 
 
 def iter_entries(

@@ -40,7 +40,8 @@ def read_text(path: str | os.PathLike) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise StructureError(f"not UTF-8 text (byte 0x{data[error.start]:02x} at offset {error.start})") from None
+        offset = error.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)  # the BOM is not counted
+        raise StructureError(f"not UTF-8 text (byte 0x{data[offset]:02x} at offset {offset})") from None
 
 
 def iter_crystals(source: str | os.PathLike) -> Iterator[Crystal | ReadFailure]:
