@@ -143,17 +143,9 @@ def build_graph(crystal: Crystal, config: GraphConfig = GraphConfig()) -> Crysta
             break
         radius = min(1.25 * radius, cutoff)
 
+    site, z, occ = crystal.species_arrays()
     if len(d) and d.min() < MIN_DISTANCE:
-        k = int(np.argmin(d))
-        a, b = int(i[k]), int(j[k])
-        if a == b:
-            raise StructureError(
-                f"{_site_label(crystal, a)} is {d[k]:.3g} Å from its own periodic image (cell too small)"
-            )
-        a, b = min(a, b), max(a, b)
-        raise StructureError(
-            f"{_site_label(crystal, a)} and {_site_label(crystal, b)} overlap ({d[k]:.3g} Å apart)"
-        )
+        _check_overlaps(crystal, i, j, d, np.bincount(site, weights=occ, minlength=n))
     if counts.min() == 0:
         site = int(np.argmin(counts))
         raise StructureError(f"{_site_label(crystal, site)} has no neighbour within {cutoff} Å")
@@ -165,7 +157,6 @@ def build_graph(crystal: Crystal, config: GraphConfig = GraphConfig()) -> Crysta
         rank = np.arange(len(order)) - np.repeat(starts, counts)
         order = order[rank < max_nb]
 
-    site, z, occ = crystal.species_arrays()
     return CrystalGraph(
         num_sites=n,
         edge_src=i[order].astype(np.int32),
@@ -176,6 +167,22 @@ def build_graph(crystal: Crystal, config: GraphConfig = GraphConfig()) -> Crysta
         species_occ=occ.astype(np.float32),
         id=str(crystal.id),
     )
+
+
+def _check_overlaps(crystal: Crystal, i, j, d, occupancy) -> None:
+    """Sites closer than MIN_DISTANCE are an error unless they are partially occupied alternatives
+    (a split site: occupancies summing to at most 1), which disordered CIFs are full of."""
+    close = np.nonzero(d < MIN_DISTANCE)[0]
+    for k in close[np.argsort(d[close])]:
+        a, b = sorted((int(i[k]), int(j[k])))
+        if a == b:
+            raise StructureError(
+                f"{_site_label(crystal, a)} is {d[k]:.3g} Å from its own periodic image (cell too small)"
+            )
+        if occupancy[a] + occupancy[b] > 1.0 + 1e-3:
+            raise StructureError(
+                f"{_site_label(crystal, a)} and {_site_label(crystal, b)} overlap ({d[k]:.3g} Å apart)"
+            )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -131,7 +132,10 @@ def _texts_from_cif(crystal: Crystal) -> list[str]:
 def _row(entry: Entry, crystal: Crystal, texts: list[str]) -> dict:
     from pymatgen.core import Composition
 
-    composition = Composition(crystal.composition())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pymatgen warns about noble gases' missing electronegativity
+        composition = Composition(crystal.composition())
+        formula = composition.reduced_formula
     row = {
         "id": crystal.id,
         "source": entry.source,
@@ -140,7 +144,7 @@ def _row(entry: Entry, crystal: Crystal, texts: list[str]) -> dict:
         "texts_generated": entry.texts_generated,
         "group": entry.group,
         "path": entry.path,
-        "formula": composition.reduced_formula,
+        "formula": formula,
         "elements": sorted(el.symbol for el in composition.elements),
         "num_sites": len(crystal),
         "ordered": crystal.is_ordered,

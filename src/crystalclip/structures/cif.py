@@ -18,6 +18,7 @@ from .crystal import Crystal, StructureError
 MAX_SITES = 20_000  # P1 sites per cell; a 10,000-atom cell is read, a 50,000-atom one is refused
 MIN_LENGTH, MAX_LENGTH = 0.5, 1_000.0  # Å, plausible cell edges
 MIN_VOLUME_PER_SITE = 0.5  # Å^3; less means overlapping atoms or a broken cell
+THIRDS_TOLERANCE = 1e-4  # relative; pymatgen's frac_tolerance
 SITE_TOLERANCE = 1e-4  # fractional; images closer than this are one site (pymatgen's default)
 
 _METADATA_TAGS = {
@@ -95,6 +96,7 @@ def _block_to_crystal(block: gemmi.cif.Block, crystal_id: str) -> Crystal:
     frac = np.array([s.fract.tolist() for s in asym], dtype=np.float64)
     if not np.isfinite(frac).all():
         raise StructureError("non-numeric fractional coordinates")
+    frac = _round_thirds(frac)
     occupancies = np.array([s.occ for s in asym], np.float64)
     frac, site_index = _expand(frac, _symmetry_ops(small))
     numbers, occupancies = numbers[site_index], occupancies[site_index]
@@ -108,6 +110,13 @@ def _block_to_crystal(block: gemmi.cif.Block, crystal_id: str) -> Crystal:
     else:
         frac, species = _merge_shared_positions(frac, numbers, occupancies)
     return Crystal(crystal_id, lattice, frac, species, _metadata(block))
+
+
+def _round_thirds(frac: np.ndarray) -> np.ndarray:
+    """0.3333 -> 1/3 and 0.6667 -> 2/3, with pymatgen's tolerance, so symmetry images coincide."""
+    for third in (1 / 3, 2 / 3):
+        frac = np.where(np.abs(frac / third - 1) < THIRDS_TOLERANCE, third, frac)
+    return frac
 
 
 def _symmetry_ops(small: gemmi.SmallStructure) -> tuple[np.ndarray, np.ndarray]:
@@ -129,6 +138,8 @@ def _expand(frac: np.ndarray, ops, tol: float = SITE_TOLERANCE) -> tuple[np.ndar
     gemmi's own expansion also merges images up to ~0.5 Å apart, which drops half of a split site.
     """
     rot, tran = ops
+    if len(rot) == 1 and not tran.any():  # P1
+        return frac % 1.0, np.arange(len(frac))
     images = (np.einsum("kij,nj->nki", rot, frac) + tran) % 1.0  # (n, k, 3)
     k = images.shape[1]
     earlier = np.tril(np.ones((k, k), bool), -1)
@@ -171,12 +182,16 @@ def _lattice_matrix(a, b, c, alpha, beta, gamma) -> np.ndarray:
         raise StructureError(f"absurd cell lengths a={a:g} b={b:g} c={c:g} Å")
     if not all(0 < x < 180 for x in (alpha, beta, gamma)):
         raise StructureError(f"absurd cell angles {alpha:g} {beta:g} {gamma:g}")
-    from pymatgen.core import Lattice
-
-    matrix = Lattice.from_parameters(a, b, c, alpha, beta, gamma).matrix
+    # pymatgen's Lattice.from_parameters (vesta=False), inlined: a third of the parse time otherwise
+    ca, cb, cg = np.cos(np.radians([alpha, beta, gamma]))
+    sa, sb = np.sin(np.radians([alpha, beta]))
+    gamma_star = np.arccos(np.clip((ca * cb - cg) / (sa * sb), -1, 1))
+    matrix = np.array([[a * sb, 0.0, a * cb],
+                       [-b * sa * np.cos(gamma_star), b * sa * np.sin(gamma_star), b * ca],
+                       [0.0, 0.0, float(c)]])
     if not np.isfinite(matrix).all() or abs(np.linalg.det(matrix)) < 1e-3 * a * b * c:
         raise StructureError(f"cell angles {alpha:g} {beta:g} {gamma:g} do not form a cell")
-    return np.array(matrix, dtype=np.float64)
+    return matrix
 
 
 def _metadata(block: gemmi.cif.Block) -> dict:
