@@ -33,6 +33,7 @@ from ..text.titles import clean_title
 from .splits import SPLITS, assign_splits, connected_groups
 
 PAIRS_FILE, REJECTED_FILE, SUMMARY_FILE, GRAPHS_DIR = "pairs.parquet", "rejected.csv", "summary.json", "graphs"
+SPGLIB_MAX_SITES = 200
 _METADATA_COLUMNS = ("title", "journal", "year", "doi", "mineral", "chemical_name")
 
 
@@ -158,7 +159,10 @@ def _row(entry: Entry, crystal: Crystal, texts: list[str]) -> dict:
 
 
 def _spacegroup_number(crystal: Crystal, columns: dict) -> int:
-    """The source's space group, else the CIF's declared one (unless P1), else spglib's."""
+    """The source's space group, else the CIF's declared one (unless P1), else spglib's.
+
+    spglib is skipped above SPGLIB_MAX_SITES sites (a 500-atom MOF costs ~20 ms): such cells are
+    P1 as declared, and their formula alone already tells duplicates apart."""
     for value in (columns.get("space_group_number"), crystal.metadata.get("spacegroup_number")):
         if value is not None and value == value and int(value) > 1:
             return int(value)
@@ -169,6 +173,8 @@ def _spacegroup_number(crystal: Crystal, columns: dict) -> int:
         group = gemmi.find_spacegroup_by_name(symbol.replace("_", " ").strip())
         if group is not None and group.number > 1:
             return group.number
+    if len(crystal) > SPGLIB_MAX_SITES:
+        return 1
     import spglib
 
     numbers = [max(site, key=site.get) for site in crystal.species]  # majority species per site
