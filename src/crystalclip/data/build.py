@@ -178,7 +178,9 @@ def _spacegroup_number(crystal: Crystal, columns: dict) -> int:
     import spglib
 
     numbers = [max(site, key=site.get) for site in crystal.species]  # majority species per site
-    found = spglib.get_symmetry_dataset((crystal.lattice, crystal.frac_coords, numbers), symprec=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # spglib's deprecation notice about its error handling
+        found = spglib.get_symmetry_dataset((crystal.lattice, crystal.frac_coords, numbers), symprec=0.1)
     return int(found.number) if found is not None else 1
 
 
