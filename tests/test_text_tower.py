@@ -1,0 +1,153 @@
+"""Text tower: parity with sentence-transformers, order, freezing, offline loading, embedding cache."""
+import ast
+import os
+import socket
+import time
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # guard only: the code must not need it
+
+from .conftest import mp40_table  # noqa: E402
+from crystalclip.data.text_cache import cache_path, cached_text_embeddings  # noqa: E402
+from crystalclip.models.text import (  # noqa: E402
+    TextTower, TextTowerConfig, default_text_model_path, get_text_tower)
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.fixture(scope="module")
+def tower():
+    return get_text_tower("minilm")
+
+
+@pytest.fixture(scope="module")
+def captions():
+    caps = [c for p in mp40_table()["prompt"][:8] for c in ast.literal_eval(p)]
+    return caps + ["  leading and trailing spaces  ", "", "word " * 400]  # empty, truncated
+
+
+def test_default_path_and_config_roundtrip():
+    path = default_text_model_path()
+    assert (path / "config.json").is_file() and (path / "model.safetensors").is_file()
+    cfg = TextTowerConfig(model="minilm", max_length=64, trainable_layers=2, pooling="cls")
+    assert TextTowerConfig.from_dict({**cfg.to_dict(), "unknown": 1}) == cfg
+    with pytest.raises(ValueError):
+        TextTowerConfig(pooling="max")
+
+
+def test_matches_sentence_transformers(tower, captions):
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(str(default_text_model_path()), device="cpu")
+    st.max_seq_length = tower.max_length
+    ref = st.encode(captions, convert_to_tensor=True, batch_size=16)
+    ours = torch.nn.functional.normalize(tower.encode(captions, batch_size=16), dim=-1)
+    assert tower.dim == 384 and ours.shape == (len(captions), 384)
+    assert (ours - ref).abs().max().item() < 1e-5
+    # forward on a tokenized batch gives the same (un-normalised) vectors as encode
+    batch = tower.tokenize(captions[:5])
+    with torch.no_grad():
+        direct = tower(**batch)
+    assert torch.allclose(direct, tower.encode(captions[:5]), atol=1e-5)
+
+
+def test_encode_restores_input_order(tower, captions):
+    texts = captions[:20]
+    full = tower.encode(texts, batch_size=3)
+    single = torch.cat([tower.encode([t]) for t in texts[:6]])
+    assert torch.allclose(full[:6], single, atol=1e-5)
+    perm = np.random.default_rng(0).permutation(len(texts))
+    shuffled = tower.encode([texts[i] for i in perm], batch_size=7)
+    assert torch.allclose(shuffled, full[perm], atol=1e-5)
+    assert tower.encode([]).shape == (0, 384)
+
+
+def test_frozen_stays_eval_without_grad(tower, captions):
+    parent = nn.Sequential(tower, nn.Linear(384, 8))
+    parent.train()
+    assert parent[1].training
+    assert not tower.training and not any(m.training for m in tower.modules())
+    assert not any(p.requires_grad for p in tower.parameters())
+    batch = tower.tokenize(captions[:4])
+    a, b = tower(**batch), tower(**batch)  # no dropout
+    assert torch.equal(a, b) and not a.requires_grad
+
+
+def test_trainable_top_layers():
+    tt = TextTower(TextTowerConfig(trainable_layers=2))
+    layers = tt.model.encoder.layer
+    trainable = {n for n, p in tt.named_parameters() if p.requires_grad}
+    expected = {f"model.encoder.layer.{i}.{n}" for i in (4, 5) for n, _ in layers[i].named_parameters()}
+    assert trainable == expected  # pooler stays frozen: neither pooling reads it
+    nn.Sequential(tt).train()
+    assert tt.training and layers[5].training and layers[4].training
+    assert not layers[3].training and not tt.model.embeddings.training
+    batch = tt.tokenize(["a cubic perovskite", "a layered oxide"])
+    tt(**batch).sum().backward()
+    assert all(p.grad is not None for n, p in tt.named_parameters() if n in expected)
+    assert all(p.grad is None for n, p in tt.named_parameters() if n not in expected)
+    assert get_text_tower("minilm", trainable_layers=2) is not get_text_tower("minilm", trainable_layers=2)
+
+
+def test_local_directory_equals_minilm(tower, tmp_path):
+    local = tmp_path / "my-minilm"
+    local.mkdir()
+    src = default_text_model_path()
+    for f in src.iterdir():
+        if f.is_file():
+            (local / f.name).symlink_to(f)
+    other = TextTower(TextTowerConfig(model=str(local)))
+    texts = ["superconducting cuprate", "a wide band gap insulator"]
+    assert torch.allclose(other.encode(texts), tower.encode(texts), atol=1e-6)
+    # same content hash, max_length and pooling; only the directory name differs
+    assert other.identity().rsplit("-", 3)[1:] == tower.identity().rsplit("-", 3)[1:]
+    assert other.identity().startswith("my-minilm-")
+    assert get_text_tower(str(src)) is tower  # same resolved path + config: one shared tower
+
+
+def test_missing_path_fails_fast_offline(tmp_path):
+    t = time.perf_counter()
+    for bad in (tmp_path / "nope", "m3rg-iitd/matscibert-not-here", tmp_path):  # tmp_path: no config
+        with pytest.raises(FileNotFoundError):
+            TextTower(TextTowerConfig(model=str(bad)))
+    assert time.perf_counter() - t < 2.0
+
+
+def test_cache_computes_once_and_keeps_order(tower, captions, tmp_path, monkeypatch):
+    calls = []
+    real = tower.encode
+
+    def counting(texts, **kw):
+        calls.append(list(texts))
+        return real(texts, **kw)
+
+    monkeypatch.setattr(tower, "encode", counting)
+    texts = [captions[0], captions[1], captions[0], captions[2], captions[1]]
+    first = cached_text_embeddings(tmp_path, texts, tower)
+    assert first.dtype == np.float32 and first.shape == (5, 384)
+    assert calls == [[captions[0], captions[1], captions[2]]]  # unique texts only
+    assert np.array_equal(first[0], first[2]) and np.array_equal(first[1], first[4])
+    ref = real(texts).numpy()
+    assert np.abs(first - ref).max() < 1e-5
+
+    again = cached_text_embeddings(tmp_path, texts[::-1], tower)
+    assert len(calls) == 1  # no forward pass
+    assert np.array_equal(again, first[::-1])
+
+    more = cached_text_embeddings(tmp_path, [captions[3], captions[0], captions[3]], tower)
+    assert calls[1] == [captions[3]]  # appended, not recomputed
+    assert np.array_equal(more[1], first[0]) and np.array_equal(more[0], more[2])
+    root = cache_path(tmp_path, tower)
+    assert np.load(root / "embeddings.npy").shape == (4, 384)
+    assert not [p for p in root.iterdir() if p.suffix == ".tmp"]
+    assert cached_text_embeddings(tmp_path, [], tower).shape == (0, 384)
