@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Optional
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -65,6 +66,149 @@ def data_build(
     Console().print(table)
     if summary["rejected"]:
         console.print(f"every rejected entry, with its reason: {out / REJECTED_FILE}")
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option(help="dataset directory (from `crystalclip data build`)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="run directory to write")],
+    recipe: Annotated[str, typer.Option(help="recipe name (default, ...) or a .yaml path")] = "default",
+    epochs: Annotated[Optional[int], typer.Option(help="override the recipe's epochs")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="override the recipe's batch size")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="override the recipe's seed")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="override any recipe key: model.embed_dim=128")] = None,
+    resume: Annotated[bool, typer.Option(help="continue from the run's last checkpoint")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
+):
+    """Train a two-tower model on DATA's train split; keeps the best epoch by validation Recall@10."""
+    from .training import load_recipe, train as run_training
+
+    overrides = {k: v for k, v in {"train.epochs": epochs, "train.batch_size": batch_size, "train.seed": seed}.items()
+                 if v is not None}
+    for item in set_ or []:
+        key, _, value = item.partition("=")
+        overrides[key] = _parse_value(value)
+    try:
+        summary = run_training(data, load_recipe(recipe, overrides), out, resume=resume,
+                               progress_bar=not as_json and console.is_terminal)
+    except (ValueError, FileNotFoundError) as error:
+        _fail(str(error))
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        console.print(f"best validation Recall@10 {summary['best_val_R@10']:.3f}; model written to {out}")
+
+
+@app.command()
+def evaluate(
+    model: Annotated[str, typer.Option(help="'default' or a run directory")],
+    data: Annotated[Path, typer.Option(help="dataset directory")],
+    split: Annotated[str, typer.Option(help="train | val | test")] = "test",
+    composition_baseline: Annotated[Optional[str], typer.Option(
+        help="run directory of the composition-only baseline ('default' for the one shipped with the default model)")] = None,
+    plots: Annotated[Optional[Path], typer.Option(help="write ROC, Recall@k and embedding-map PNGs here")] = None,
+    ci: Annotated[bool, typer.Option(help="bootstrap 95% CIs (1,000 resamples)")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as one JSON object")] = False,
+):
+    """Retrieval (both directions, whole split) and zero-shot metrics, beside random and two baselines."""
+    from .api import load
+    from .evaluation.report import evaluate as run_evaluation
+
+    if composition_baseline is None and model == "default":
+        composition_baseline = "composition"
+    try:
+        main = load(model)
+        baseline = load(composition_baseline) if composition_baseline else None
+        report = run_evaluation(main, data, split, composition_model=baseline, ci=ci, plots_dir=plots)
+    except (ValueError, FileNotFoundError) as error:
+        _fail(str(error))
+    if as_json:
+        print(json.dumps(report))
+        return
+    _print_report(report)
+
+
+def _print_report(report: dict) -> None:
+    systems = {"model": report, **{k: report[k] for k in ("composition_baseline", "formula_baseline") if k in report}}
+    table = Table(title=f"{report['split']} split: pool of {report['pool_size']:,} structures, "
+                        f"{report['num_text_queries']:,} distinct texts")
+    table.add_column("scope")
+    table.add_column("metric")
+    for name in [*systems, "random"]:
+        table.add_column(name, justify="right")
+    scopes = [("all", lambda r: r)] + [(s, lambda r, s=s: r["by_source"][s]) for s in report["by_source"]]
+    for scope, pick in scopes:
+        for direction in ("text_to_crystal", "crystal_to_text"):
+            for metric in ("R@1", "R@10", "MRR"):
+                cells = [_cell(pick(r)[direction][metric], pick(r).get("ci", {}).get(direction, {}).get(metric))
+                         for r in systems.values()]
+                random_key = "random" if direction == "text_to_crystal" else "random_crystal_to_text"
+                cells.append(_cell(pick(report)[random_key][metric]))
+                table.add_row(scope, f"{'t→c' if direction == 'text_to_crystal' else 'c→t'} {metric}", *cells)
+    Console().print(table)
+    shots = Table(title="zero-shot (prompt = the label): ROC-AUC / AP")
+    shots.add_column("label")
+    shots.add_column("pos/neg", justify="right")
+    for name in systems:
+        shots.add_column(name, justify="right")
+    for label, m in report["zero_shot"].items():
+        cells = [f"{_cell(r['zero_shot'][label]['roc_auc'])} / {_cell(r['zero_shot'][label]['ap'])}" for r in systems.values()]
+        shots.add_row(label, f"{m['n_pos']}/{m['n_neg']}", *cells)
+    Console().print(shots)
+
+
+def _cell(value, ci=None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="what you are looking for, in words")],
+    model: Annotated[str, typer.Option(help="'default' or a run directory")] = "default",
+    k: Annotated[int, typer.Option("-k", help="how many results")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="results as JSON")] = False,
+):
+    """Rank the embedded AMCSD + mp40 + CoRE MOF structures by similarity to QUERY."""
+    from . import embedded
+    from .api import load
+
+    if not query.strip():
+        _fail("empty query")
+    if not 1 <= k <= 1000:
+        _fail("-k must be between 1 and 1000")
+    try:
+        clip = load(model)
+    except (ValueError, FileNotFoundError) as error:
+        _fail(str(error))
+    with _progress(as_json) as bar:
+        task = bar.add_task("preparing the embedded structures (once)", total=None)
+        data, embeddings = embedded.ensure_embeddings(
+            clip, progress=lambda done, total: bar.update(task, completed=done, total=total))
+    scores = embeddings @ clip.encode_texts([query])[0]
+    top = np.argsort(-scores)[:k]
+    results = [
+        {"rank": rank + 1, "id": data.table["id"].iloc[i], "formula": data.table["formula"].iloc[i],
+         "spacegroup_number": int(data.table["spacegroup_number"].iloc[i]), "score": round(float(scores[i]), 4),
+         "source": data.table["source"].iloc[i], "text": data.table["texts"].iloc[i][0]}
+        for rank, i in enumerate(top)
+    ]
+    if as_json:
+        print(json.dumps({"query": query, "model": model, "pool_size": len(scores), "results": results}))
+        return
+    table = Table(title=f"{query!r}: top {k} of {len(scores):,} structures")
+    for column in ("rank", "id", "formula", "space group", "score", "text"):
+        table.add_column(column, overflow="fold", max_width=70 if column == "text" else None)
+    for r in results:
+        table.add_row(str(r["rank"]), r["id"], r["formula"], str(r["spacegroup_number"]), f"{r['score']:.3f}", r["text"])
+    Console().print(table)
+
+
+def _parse_value(text: str):
+    import yaml
+
+    return yaml.safe_load(text)
 
 
 def _progress(quiet: bool) -> Progress:

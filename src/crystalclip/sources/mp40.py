@@ -14,6 +14,8 @@ filled from later files. In the shipped files the CIFs of shared ids are identic
 """
 from __future__ import annotations
 
+import gzip
+
 import ast
 import csv
 import math
@@ -50,6 +52,13 @@ def _raise_csv_limit() -> None:
             limit //= 10
 
 
+def _open_text(path: str | Path):
+    """A CSV, plain or gzipped (the package embeds its copies as .csv.gz)."""
+    if str(path).endswith(".gz"):
+        return gzip.open(path, "rt", newline="", encoding="utf-8-sig")
+    return open(path, newline="", encoding="utf-8-sig")
+
+
 def is_mp40_csv(path: str | Path) -> bool:
     """True when the CSV's header has material_id, cif and prompt."""
     return set(REQUIRED_COLUMNS) <= set(read_header(path))
@@ -57,7 +66,7 @@ def is_mp40_csv(path: str | Path) -> bool:
 
 def read_header(path: str | Path) -> list[str]:
     _raise_csv_limit()
-    with open(path, newline="", encoding="utf-8-sig") as f:
+    with _open_text(path) as f:
         return next(csv.reader(f), [])
 
 
@@ -97,7 +106,7 @@ def _value(raw: str | None, kind: type):
 
 def _read(path: Path) -> Iterator[Entry | Rejected]:
     _raise_csv_limit()
-    with open(path, newline="", encoding="utf-8-sig") as f:
+    with _open_text(path) as f:
         reader = csv.DictReader(f)
         missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
@@ -181,7 +190,7 @@ def count(
     ids: set[str] = set()
     _raise_csv_limit()
     for file in _as_paths(paths if paths is not None else path):
-        with open(file, newline="", encoding="utf-8-sig") as f:
+        with _open_text(file) as f:
             for row in csv.DictReader(f):
                 mid = (row.get("material_id") or "").strip()
                 if mid and (row.get("cif") or "").strip():

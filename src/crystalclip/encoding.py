@@ -1,0 +1,48 @@
+"""Embedding many rows of a dataset at once, in batches, for validation, evaluation and indexing."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .data.batching import collate_graphs
+from .data.pairs import PairData
+
+
+@torch.no_grad()
+def embed_rows(model, data: PairData, rows: np.ndarray, formula_features: torch.Tensor | None,
+               batch_size: int = 256, progress=None) -> np.ndarray:
+    """(len(rows), D) unit-norm crystal embeddings of dataset rows, from their cached graphs."""
+    was_training = model.training
+    model.eval()
+    out = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start:start + batch_size]
+        graphs = collate_graphs([data.graphs[int(r)] for r in chunk])
+        formulas = None if formula_features is None else formula_features[torch.as_tensor(chunk)]
+        out.append(model.embed_crystals(graphs, formulas if model.config.composition_channel else None))
+        if progress:
+            progress(min(start + batch_size, len(rows)), len(rows))
+    model.train(was_training)
+    return torch.cat(out).numpy() if out else np.zeros((0, model.config.embed_dim), np.float32)
+
+
+@torch.no_grad()
+def embed_text_features(model, features: torch.Tensor, batch_size: int = 4096) -> np.ndarray:
+    """(N, D) unit-norm text embeddings from the tower's pooled features."""
+    was_training = model.training
+    model.eval()
+    out = [model.embed_text_features(features[i:i + batch_size]) for i in range(0, len(features), batch_size)]
+    model.train(was_training)
+    return torch.cat(out).numpy() if out else np.zeros((0, model.config.embed_dim), np.float32)
+
+
+def split_queries(data: PairData, rows: np.ndarray) -> tuple[np.ndarray, list[set[int]]]:
+    """The distinct texts of `rows` (as indices into data.texts) and, for each, the positions in
+    `rows` of the structures it belongs to: a title shared by a series of structures is one query
+    that any of them answers."""
+    owners: dict[int, set[int]] = {}
+    for position, row in enumerate(rows):
+        for t in data.row_texts[int(row)]:
+            owners.setdefault(int(t), set()).add(position)
+    text_ids = np.array(sorted(owners), dtype=np.int64)
+    return text_ids, [owners[int(t)] for t in text_ids]

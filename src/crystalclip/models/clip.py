@@ -1,0 +1,136 @@
+"""The two-tower model: crystal encoder + text tower, projection heads into one unit-norm space.
+
+A trained model is a directory: `config.json` (this ModelConfig + how it was trained) and
+`model.safetensors` (no pickle). A frozen text tower is not saved: config names its package or
+path, and it is loaded from there.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.batching import GraphBatch
+from .cgcnn import CGCNN, CGCNNConfig
+from .composition import CompositionEncoder
+from .text import TextTowerConfig, get_text_tower
+
+CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
+
+
+@dataclass
+class ModelConfig:
+    crystal_encoder: str = "cgcnn"  # "cgcnn" | "composition" (the bag-of-elements baseline)
+    cgcnn: dict = field(default_factory=dict)  # CGCNNConfig fields
+    text: dict = field(default_factory=dict)  # TextTowerConfig fields
+    embed_dim: int = 256
+    composition_channel: bool = True  # fuse the frozen tower's reading of the reduced formula
+    logit_scale_init: float = 1 / 0.07
+    logit_scale_max: float = 100.0
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def _head(in_dim: int, out_dim: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(in_dim, out_dim), nn.GELU(), nn.Linear(out_dim, out_dim))
+
+
+class CrystalClip(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        # a frozen tower is shared between models (loaded once); a fine-tuned one is the model's own
+        self.text_tower = get_text_tower(TextTowerConfig.from_dict(config.text))
+        if config.crystal_encoder == "cgcnn":
+            self.crystal_encoder = CGCNN(CGCNNConfig.from_dict(config.cgcnn))
+        elif config.crystal_encoder == "composition":
+            self.crystal_encoder = CompositionEncoder(hidden=config.embed_dim)
+        else:
+            raise ValueError(f"unknown crystal encoder {config.crystal_encoder!r} (cgcnn | composition)")
+        crystal_in = self.crystal_encoder.out_dim + (self.text_tower.dim if config.composition_channel else 0)
+        self.crystal_head = _head(crystal_in, config.embed_dim)
+        self.text_head = _head(self.text_tower.dim, config.embed_dim)
+        self.log_logit_scale = nn.Parameter(torch.tensor(math.log(config.logit_scale_init)))
+
+    @property
+    def logit_scale(self) -> torch.Tensor:
+        return self.log_logit_scale.exp().clamp(max=self.config.logit_scale_max)
+
+    def embed_crystals(self, batch: GraphBatch, formula_features: torch.Tensor | None = None) -> torch.Tensor:
+        """Unit-norm crystal embeddings; formula_features = the tower's features of each reduced formula."""
+        h = self.crystal_encoder(batch)
+        if self.config.composition_channel:
+            if formula_features is None:
+                raise ValueError("this model reads the reduced formula: pass formula_features")
+            h = torch.cat([h, formula_features], dim=1)
+        return F.normalize(self.crystal_head(h), dim=-1)
+
+    def embed_text_features(self, features: torch.Tensor) -> torch.Tensor:
+        """Unit-norm text embeddings from the tower's pooled features (cached when the tower is frozen)."""
+        return F.normalize(self.text_head(features), dim=-1)
+
+    def text_features(self, texts: list[str], batch_size: int = 128) -> torch.Tensor:
+        if self.text_tower.frozen:
+            return self.text_tower.encode(texts, batch_size=batch_size)
+        tokens = self.text_tower.tokenize(texts)
+        return self.text_tower(**tokens)
+
+    # ---- saving and loading: safetensors + JSON, never pickle ----
+
+    def trainable_state(self) -> dict[str, torch.Tensor]:
+        """Everything but a frozen text tower, which is loaded from its own package or path."""
+        state = self.state_dict()
+        if self.text_tower.frozen:
+            state = {k: v for k, v in state.items() if not k.startswith("text_tower.")}
+        return {k: v.detach().contiguous().cpu() for k, v in state.items()}
+
+    def save(self, directory: str | os.PathLike, extra: dict | None = None) -> Path:
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        config = {"model": asdict(self.config), **(extra or {})}
+        _atomic_write(directory / WEIGHTS_FILE, lambda path: save_file(self.trainable_state(), path))
+        _atomic_write(directory / CONFIG_FILE, lambda path: Path(path).write_text(json.dumps(config, indent=2) + "\n"))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> "CrystalClip":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
+        if not config_path.is_file() or not weights_path.is_file():
+            raise FileNotFoundError(f"{directory} is not a crystalclip model (needs {CONFIG_FILE} and {WEIGHTS_FILE})")
+        model = cls(ModelConfig.from_dict(json.loads(config_path.read_text())["model"]))
+        try:
+            state = load_file(weights_path)
+        except (SafetensorError, OSError) as error:
+            raise ValueError(f"{weights_path} is not a safetensors file ({error}); pickles are never loaded") from None
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not (model.text_tower.frozen and k.startswith("text_tower."))]
+        if missing or unexpected:
+            raise ValueError(f"{weights_path} does not fit its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        return model.eval()
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

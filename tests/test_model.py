@@ -1,0 +1,105 @@
+"""The two-tower model: the loss by hand, a short real training run, save/load, the facade."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import crystalclip as cc
+from crystalclip.data.build import build_dataset
+from crystalclip.losses import infonce
+from crystalclip.models.clip import CrystalClip, ModelConfig
+from crystalclip.training import load_recipe, train
+
+from .conftest import MP40, mp40_table
+
+
+def _log_softmax(x):
+    x = x - x.max(axis=1, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=1, keepdims=True))
+
+
+def test_infonce_equals_hand_computation():
+    rng = np.random.default_rng(0)
+    c = rng.normal(size=(3, 4))
+    t = rng.normal(size=(3, 4))
+    c /= np.linalg.norm(c, axis=1, keepdims=True)
+    t /= np.linalg.norm(t, axis=1, keepdims=True)
+    scale = 10.0
+    logits = scale * c @ t.T
+    hand = -(np.trace(_log_softmax(logits)) + np.trace(_log_softmax(logits.T))) / 2 / 3
+    ours = infonce(torch.tensor(c), torch.tensor(t), torch.tensor(scale))
+    assert ours.item() == pytest.approx(hand, rel=1e-9)
+
+
+def test_infonce_shared_texts_are_positives_not_negatives():
+    c = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]]), dim=1)
+    t = c.clone()
+    t[1] = t[0]  # rows 0 and 1 share one title
+    ids = torch.tensor([7, 7, 9])
+    logits = 10.0 * (c @ t.T).numpy()
+    target = np.array([[0.5, 0.5, 0], [0.5, 0.5, 0], [0, 0, 1]])
+    hand = (-(target * _log_softmax(logits)).sum(1).mean() - (target * _log_softmax(logits.T)).sum(1).mean()) / 2
+    assert infonce(c, t, torch.tensor(10.0), ids).item() == pytest.approx(hand, rel=1e-6)
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A short real run: 1,000 mp40 structures with their captions, frozen MiniLM, CGCNN."""
+    root = tmp_path_factory.mktemp("run")
+    build_dataset([MP40 / "captions_1000.csv"], root / "data")
+    recipe = load_recipe("default", {"train.epochs": 6, "train.batch_size": 128, "train.warmup_steps": 5})
+    summary = train(root / "data", recipe, root / "run", progress_bar=False)
+    return root, summary
+
+
+def test_short_training_beats_random_on_held_out(trained_run):
+    root, summary = trained_run
+    metrics = json.loads((root / "run" / "config.json").read_text())["training"]
+    assert metrics == summary
+    from crystalclip.data.pairs import PairData
+    from crystalclip.encoding import embed_rows, embed_text_features, split_queries
+    from crystalclip.evaluation import retrieval_metrics
+
+    model = CrystalClip.load(root / "run")
+    data = PairData(root / "data")
+    rows = data.rows("test")
+    texts, formulas = data.text_features(model.text_tower), data.formula_features(model.text_tower)
+    ids, owners = split_queries(data, rows)
+    result = retrieval_metrics(embed_text_features(model, texts[torch.as_tensor(ids)]),
+                               embed_rows(model, data, rows, formulas), owners)
+    assert result["text_to_crystal"]["R@10"] > 3 * result["random"]["R@10"]
+    for name in ("metrics.csv", "training_curve.png", "model.safetensors", "config.json"):
+        assert (root / "run" / name).stat().st_size > 0
+
+
+def test_save_load_identical_embeddings_and_unit_rows(trained_run):
+    root, _ = trained_run
+    structures = cc.read_structures(mp40_table()["cif"].iloc[0]) + cc.read_structures(mp40_table()["cif"].iloc[1])
+    a = cc.load(root / "run")
+    za = a.encode_structures(structures)
+    a.clip.save(root / "copy")
+    zb = cc.load(root / "copy").encode_structures(structures)
+    np.testing.assert_array_equal(za, zb)
+    np.testing.assert_allclose(np.linalg.norm(za, axis=1), 1, atol=1e-5)
+    np.testing.assert_array_equal(za, a.encode_structures(structures))  # deterministic
+    t = a.encode_texts(["a cubic perovskite oxide", "a layered sulfide"])
+    np.testing.assert_allclose(np.linalg.norm(t, axis=1), 1, atol=1e-5)
+    p = a.classify(structures, ["metal", "insulator", "oxide"])
+    assert p.shape == (2, 3) and np.allclose(p.sum(1), 1)
+
+
+def test_loading_refuses_a_pickle(tmp_path, trained_run):
+    root, _ = trained_run
+    (tmp_path / "config.json").write_text((root / "run" / "config.json").read_text())
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "model.safetensors")  # a pickle under the right name
+    with pytest.raises(ValueError, match="pickle"):
+        cc.load(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        cc.load(tmp_path / "nowhere")
+
+
+def test_unknown_recipe_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown recipe"):
+        load_recipe("nope")
+    assert ModelConfig.from_dict(load_recipe("default")["model"]).embed_dim == 256
