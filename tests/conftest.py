@@ -3,6 +3,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 MP40 = SHARED / "mp40"
@@ -21,3 +22,17 @@ def amcsd_cifs(step: int = 40) -> list[tuple[str, str]]:
 
     entries = [e for e in amcsd.iter_entries() if hasattr(e, "cif")]
     return [(e.id, e.cif) for e in entries[::step]]
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """A short real run shared by the model tests: 1,000 mp40 structures with their captions,
+    frozen MiniLM (features cached in the dataset), CGCNN, 6 epochs."""
+    from crystalclip.data.build import build_dataset
+    from crystalclip.training import load_recipe, train
+
+    root = tmp_path_factory.mktemp("run")
+    build_dataset([MP40 / "captions_1000.csv"], root / "data")
+    recipe = load_recipe("default", {"train.epochs": 6, "train.batch_size": 128, "train.warmup_steps": 5})
+    summary = train(root / "data", recipe, root / "run", progress_bar=False)
+    return root, summary

@@ -6,12 +6,11 @@ import pytest
 import torch
 
 import crystalclip as cc
-from crystalclip.data.build import build_dataset
 from crystalclip.losses import infonce
 from crystalclip.models.clip import CrystalClip, ModelConfig
-from crystalclip.training import load_recipe, train
+from crystalclip.training import load_recipe
 
-from .conftest import MP40, mp40_table
+from .conftest import mp40_table
 
 
 def _log_softmax(x):
@@ -41,16 +40,6 @@ def test_infonce_shared_texts_are_positives_not_negatives():
     target = np.array([[0.5, 0.5, 0], [0.5, 0.5, 0], [0, 0, 1]])
     hand = (-(target * _log_softmax(logits)).sum(1).mean() - (target * _log_softmax(logits.T)).sum(1).mean()) / 2
     assert infonce(c, t, torch.tensor(10.0), ids).item() == pytest.approx(hand, rel=1e-6)
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    """A short real run: 1,000 mp40 structures with their captions, frozen MiniLM, CGCNN."""
-    root = tmp_path_factory.mktemp("run")
-    build_dataset([MP40 / "captions_1000.csv"], root / "data")
-    recipe = load_recipe("default", {"train.epochs": 6, "train.batch_size": 128, "train.warmup_steps": 5})
-    summary = train(root / "data", recipe, root / "run", progress_bar=False)
-    return root, summary
 
 
 def test_short_training_beats_random_on_held_out(trained_run):

@@ -110,7 +110,7 @@ class Model:
             raise ValueError("give at least one label")
         z = self.encode_structures(structures)
         t = self.encode_texts([template.format(label) for label in labels])
-        logits = float(self.clip.logit_scale) * z @ t.T
+        logits = float(self.clip.logit_scale.detach()) * z @ t.T
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         return p / p.sum(axis=1, keepdims=True)

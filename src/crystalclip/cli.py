@@ -167,10 +167,11 @@ def _cell(value, ci=None) -> str:
 def search(
     query: Annotated[str, typer.Argument(help="what you are looking for, in words")],
     model: Annotated[str, typer.Option(help="'default' or a run directory")] = "default",
+    data: Annotated[Optional[Path], typer.Option(help="a dataset to search (default: the embedded structures)")] = None,
     k: Annotated[int, typer.Option("-k", help="how many results")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="results as JSON")] = False,
 ):
-    """Rank the embedded AMCSD + mp40 + CoRE MOF structures by similarity to QUERY."""
+    """Rank structures by similarity to QUERY: the embedded AMCSD + mp40 + CoRE MOF set, or --data."""
     from . import embedded
     from .api import load
 
@@ -183,15 +184,19 @@ def search(
     except (ValueError, FileNotFoundError) as error:
         _fail(str(error))
     with _progress(as_json) as bar:
-        task = bar.add_task("preparing the embedded structures (once)", total=None)
-        data, embeddings = embedded.ensure_embeddings(
-            clip, progress=lambda done, total: bar.update(task, completed=done, total=total))
+        task = bar.add_task("embedding the structures (once per model)", total=None)
+        try:
+            pairs, embeddings = embedded.ensure_embeddings(
+                clip, data, progress=lambda done, total: bar.update(task, completed=done, total=total))
+        except (ValueError, FileNotFoundError) as error:
+            _fail(str(error))
+    table = pairs.table
     scores = embeddings @ clip.encode_texts([query])[0]
     top = np.argsort(-scores)[:k]
     results = [
-        {"rank": rank + 1, "id": data.table["id"].iloc[i], "formula": data.table["formula"].iloc[i],
-         "spacegroup_number": int(data.table["spacegroup_number"].iloc[i]), "score": round(float(scores[i]), 4),
-         "source": data.table["source"].iloc[i], "text": data.table["texts"].iloc[i][0]}
+        {"rank": rank + 1, "id": table["id"].iloc[i], "formula": table["formula"].iloc[i],
+         "spacegroup_number": int(table["spacegroup_number"].iloc[i]), "score": round(float(scores[i]), 4),
+         "source": table["source"].iloc[i], "text": table["texts"].iloc[i][0]}
         for rank, i in enumerate(top)
     ]
     if as_json:

@@ -10,6 +10,7 @@ import json
 import math
 import os
 import time
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -137,6 +138,8 @@ def train(data_dir: str | os.PathLike, recipe: dict, out: str | os.PathLike, res
         logger=CSVLogger(out, name="logs", version=""), enable_progress_bar=progress_bar,
         enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=1,
     )
+    warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")  # the frozen tower, on purpose
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*")  # Lightning's own deprecation notice
     started = time.time()
     ckpt_path = out / CHECKPOINTS / "last.ckpt"
     trainer.fit(module, train_dataloaders=loader, ckpt_path=str(ckpt_path) if resume and ckpt_path.is_file() else None)

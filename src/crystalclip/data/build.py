@@ -31,6 +31,7 @@ from ..structures import StructureError, parse_cif
 from ..structures.crystal import Crystal
 from ..text.titles import clean_title
 from .splits import SPLITS, assign_splits, connected_groups
+from .text_cache import SUBDIR as TEXT_CACHE
 
 PAIRS_FILE, REJECTED_FILE, SUMMARY_FILE, GRAPHS_DIR = "pairs.parquet", "rejected.csv", "summary.json", "graphs"
 SPGLIB_MAX_SITES = 200
@@ -213,6 +214,8 @@ def _write(out: Path, table, graphs, rejected_table, summary, config) -> None:
         rejected_table.to_csv(tmp / REJECTED_FILE, index=False)
         save_graphs(graphs, tmp / GRAPHS_DIR, config)
         (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+        if (out / TEXT_CACHE).is_dir():  # keyed by text, so still valid: keep the tower's work
+            os.replace(out / TEXT_CACHE, tmp / TEXT_CACHE)
         os.chmod(tmp, 0o755)
         old = out.with_name(f".{out.name}.{os.getpid()}.old")
         if out.exists():

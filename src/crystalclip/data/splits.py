@@ -34,18 +34,19 @@ def connected_groups(*keys: list) -> np.ndarray:
 def assign_splits(
     components: np.ndarray, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0
 ) -> np.ndarray:
-    """Whole components to train/val/test, filling each split towards its fraction of rows.
+    """Whole components to train/val/test, each to the split furthest below its share of rows.
 
-    Components go largest first (a seeded shuffle breaks ties), each to the split furthest below
-    its target, so big groups cannot push a small split far over its share.
+    Components too big to fit a small split (over a tenth of its target) go first, largest first;
+    the rest follow in a seeded random order, so every source and size is spread evenly over the
+    splits (sorting all by size would leave the singletons, e.g. all of mp40, to fill val/test).
     """
     if len(components) == 0:
         return np.array([], dtype=object)
     targets = np.asarray(fractions, float) / sum(fractions) * len(components)
     labels, sizes = np.unique(components, return_counts=True)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(labels))
-    order = order[np.argsort(-sizes[order], kind="stable")]
+    order = np.random.default_rng(seed).permutation(len(labels))
+    big = sizes[order] > 0.1 * targets[targets > 0].min()
+    order = np.concatenate([order[big][np.argsort(-sizes[order][big], kind="stable")], order[~big]])
     filled = np.zeros(len(SPLITS))
     split_of_component = {}
     for k in order:

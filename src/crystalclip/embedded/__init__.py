@@ -42,8 +42,10 @@ def ensure_dataset(progress=None) -> Path:
     return out
 
 
-def ensure_embeddings(model, progress=None):
-    """(rows of the embedded dataset, their (N, D) embeddings under `model`), cached per model."""
+def ensure_embeddings(model, data_dir: Path | None = None, progress=None):
+    """(the dataset's rows, their (N, D) embeddings under `model`), cached per model and dataset.
+
+    data_dir defaults to the embedded dataset (built on first use)."""
     import hashlib
     import os
 
@@ -52,17 +54,17 @@ def ensure_embeddings(model, progress=None):
     from ..data.pairs import PairData
     from ..encoding import embed_rows
 
-    data = PairData(ensure_dataset(progress))
+    data = PairData(data_dir or ensure_dataset(progress))
     digest = hashlib.sha256()
     for name in ("config.json", "model.safetensors"):
         digest.update((Path(model.path) / name).read_bytes())
+    digest.update(str(data.directory.resolve()).encode())
     digest.update((data.directory / "summary.json").read_bytes())
     path = cache_dir() / "embeddings" / f"{digest.hexdigest()[:16]}.npy"
     if path.is_file():
         return data, np.load(path)
     formulas = data.formula_features(model.clip.text_tower)
-    rows = np.arange(len(data.table))
-    embeddings = embed_rows(model.clip, data, rows, formulas, progress=progress)
+    embeddings = embed_rows(model.clip, data, np.arange(len(data.table)), formulas, progress=progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.npy")
     np.save(tmp, embeddings)
