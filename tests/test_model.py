@@ -92,3 +92,20 @@ def test_unknown_recipe_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown recipe"):
         load_recipe("nope")
     assert ModelConfig.from_dict(load_recipe("default")["model"]).embed_dim == 256
+
+
+def test_resume_continues_from_the_last_checkpoint(tmp_path):
+    import pandas as pd
+
+    from crystalclip.data.build import build_dataset
+    from crystalclip.training import train
+
+    from .conftest import MP40
+
+    build_dataset([MP40 / "captions_708.csv"], tmp_path / "data", source_options={"limit": 160}, workers=1)
+    recipe = load_recipe("default", {"train.epochs": 2, "train.batch_size": 32, "train.warmup_steps": 2})
+    train(tmp_path / "data", recipe, tmp_path / "run", progress_bar=False)
+    recipe["train"]["epochs"] = 3
+    summary = train(tmp_path / "data", recipe, tmp_path / "run", resume=True, progress_bar=False)
+    epochs = pd.read_csv(tmp_path / "run" / "metrics.csv")["epoch"].tolist()
+    assert epochs == [0, 1, 2] and summary["epochs"] == 3

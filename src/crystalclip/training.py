@@ -142,12 +142,18 @@ def train(data_dir: str | os.PathLike, recipe: dict, out: str | os.PathLike, res
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")  # Lightning's own deprecation notice
     started = time.time()
     ckpt_path = out / CHECKPOINTS / "last.ckpt"
-    trainer.fit(module, train_dataloaders=loader, ckpt_path=str(ckpt_path) if resume and ckpt_path.is_file() else None)
+    resume = resume and ckpt_path.is_file()
+    earlier = _epoch_metrics(out) if resume and (out / "logs" / "metrics.csv").is_file() else None
+    trainer.fit(module, train_dataloaders=loader, ckpt_path=str(ckpt_path) if resume else None)
     seconds = time.time() - started
 
     best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
     module.load_state_dict(best)
     metrics = _epoch_metrics(out)
+    if earlier is not None:  # Lightning's CSV logger starts its file afresh on resume
+        import pandas as pd
+
+        metrics = pd.concat([earlier[earlier["epoch"] < metrics["epoch"].min()], metrics], ignore_index=True)
     summary = {"best_val_R@10": float(checkpoint.best_model_score), "epochs": train_cfg["epochs"],
                "train_rows": len(rows), "train_seconds": round(seconds, 1), "dataset": str(Path(data_dir).resolve())}
     module.model.save(out, extra={"recipe": recipe, "training": summary})
