@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .element_features import NUM_FEATURES, cgcnn_element_table
+from .fileio import atomic_dir
 from .structures.crystal import Crystal, StructureError
 
 __all__ = [
@@ -258,13 +256,10 @@ _DTYPES = {
 def save_graphs(graphs: list[CrystalGraph], directory, config: GraphConfig = GraphConfig()) -> Path:
     """Write ``graphs`` as concatenated .npy arrays + offsets + meta.json into ``directory``.
 
-    The directory is written next to its final place and swapped in with os.replace, so a reader
-    never sees a half-written store; an existing store at ``directory`` is replaced.
+    The directory is swapped in whole (fileio.atomic_dir): a reader never sees a half-written store.
     """
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
-    try:
+    with atomic_dir(directory) as tmp:
         num_sites = np.array([g.num_sites for g in graphs], dtype=np.int64)
         num_edges = np.array([len(g.edge_src) for g in graphs], dtype=np.int64)
         num_species = np.array([len(g.species_z) for g in graphs], dtype=np.int64)
@@ -284,17 +279,6 @@ def save_graphs(graphs: list[CrystalGraph], directory, config: GraphConfig = Gra
             "config": asdict(config),
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-        os.chmod(tmp, 0o755)
-        old = None
-        if directory.exists():
-            old = directory.with_name(f".{directory.name}.{os.getpid()}.old")
-            os.replace(directory, old)
-        os.replace(tmp, directory)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return directory
 
 

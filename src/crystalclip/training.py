@@ -5,7 +5,6 @@ metrics.csv (one row per epoch), training_curve.png, and checkpoints/ (Lightning
 """
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
@@ -15,12 +14,12 @@ from importlib import resources
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
 import yaml
 
 from .data.pairs import PairCollate, PairData
 from .encoding import embed_rows, embed_text_features, split_queries
+from .fileio import atomic_path
 from .losses import get_loss
 from .models.clip import CrystalClip, ModelConfig
 
@@ -183,7 +182,6 @@ def plot_training_curve(metrics, path: Path) -> None:
     right.set(xlabel="epoch", ylabel="val Recall@10 (text → crystal)")
     right.legend()
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
-    os.replace(tmp, path)

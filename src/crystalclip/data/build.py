@@ -14,8 +14,6 @@ import json
 import multiprocessing
 import os
 import re
-import shutil
-import tempfile
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -24,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..fileio import atomic_dir
 from ..graphs import CrystalGraph, GraphConfig, build_graph, save_graphs
 from .. import sources as _sources
 from ..sources.base import Entry, Rejected
@@ -207,21 +206,10 @@ def _reason_kind(reason: str) -> str:
 
 
 def _write(out: Path, table, graphs, rejected_table, summary, config) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         table.to_parquet(tmp / PAIRS_FILE, index=False)
         rejected_table.to_csv(tmp / REJECTED_FILE, index=False)
         save_graphs(graphs, tmp / GRAPHS_DIR, config)
         (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
         if (out / TEXT_CACHE).is_dir():  # keyed by text, so still valid: keep the tower's work
             os.replace(out / TEXT_CACHE, tmp / TEXT_CACHE)
-        os.chmod(tmp, 0o755)
-        old = out.with_name(f".{out.name}.{os.getpid()}.old")
-        if out.exists():
-            os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+from ..fileio import atomic_path
 
 SUBDIR = "text_cache"
 
@@ -25,22 +25,6 @@ SUBDIR = "text_cache"
 def cache_path(cache_dir: Path, tower) -> Path:
     key = hashlib.sha256(tower.identity().encode()).hexdigest()[:16]
     return Path(cache_dir) / SUBDIR / key
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 @contextmanager
@@ -99,10 +83,11 @@ def cached_text_embeddings(cache_dir: Path, texts: list[str], tower, batch_size:
             for i in add:
                 row[missing[i]] = len(row)
             known = known + [missing[i] for i in add]
-            _atomic_write(root / "embeddings.npy", lambda f: np.save(f, emb))
+            with atomic_path(root / "embeddings.npy") as tmp:
+                np.save(tmp, emb)
             meta = {"identity": identity, "dim": int(emb.shape[1]), "texts": known}
-            _atomic_write(root / "texts.json",
-                          lambda f: f.write(json.dumps(meta, ensure_ascii=False).encode("utf-8")))
+            with atomic_path(root / "texts.json") as tmp:
+                tmp.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
     dim = emb.shape[1] if emb is not None else tower.dim
     if not texts:
         return np.empty((0, dim), np.float32)

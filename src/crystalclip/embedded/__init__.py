@@ -47,12 +47,12 @@ def ensure_embeddings(model, data_dir: Path | None = None, progress=None):
 
     data_dir defaults to the embedded dataset (built on first use)."""
     import hashlib
-    import os
 
     import numpy as np
 
     from ..data.pairs import PairData
     from ..encoding import embed_rows
+    from ..fileio import atomic_path
 
     data = PairData(data_dir or ensure_dataset(progress))
     digest = hashlib.sha256()
@@ -65,8 +65,6 @@ def ensure_embeddings(model, data_dir: Path | None = None, progress=None):
         return data, np.load(path)
     formulas = data.formula_features(model.clip.text_tower)
     embeddings = embed_rows(model.clip, data, np.arange(len(data.table)), formulas, progress=progress)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.npy")
-    np.save(tmp, embeddings)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        np.save(tmp, embeddings)
     return data, embeddings

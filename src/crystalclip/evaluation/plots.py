@@ -1,12 +1,12 @@
 """Evaluation plots (matplotlib, Agg backend), each written atomically to a PNG path."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+
+from crystalclip.fileio import atomic_path
 
 __all__ = ["plot_roc_curves", "plot_recall_at_k", "plot_embedding_map", "embedding_2d"]
 
@@ -24,16 +24,9 @@ def _save(fig, path) -> Path:
     """Write the figure to a temporary file next to ``path``, then rename (atomic)."""
     plt = _plt()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
     finally:
         plt.close(fig)
     return path

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.batching import GraphBatch
+from ..fileio import atomic_path
 from .cgcnn import CGCNN, CGCNNConfig
 from .composition import CompositionEncoder
 from .text import TextTowerConfig, get_text_tower
@@ -100,8 +100,10 @@ class CrystalClip(nn.Module):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         config = {"model": asdict(self.config), **(extra or {})}
-        _atomic_write(directory / WEIGHTS_FILE, lambda path: save_file(self.trainable_state(), path))
-        _atomic_write(directory / CONFIG_FILE, lambda path: Path(path).write_text(json.dumps(config, indent=2) + "\n"))
+        with atomic_path(directory / WEIGHTS_FILE) as tmp:
+            save_file(self.trainable_state(), tmp)
+        with atomic_path(directory / CONFIG_FILE) as tmp:
+            tmp.write_text(json.dumps(config, indent=2) + "\n")
         return directory
 
     @classmethod
@@ -123,14 +125,3 @@ class CrystalClip(nn.Module):
         if missing or unexpected:
             raise ValueError(f"{weights_path} does not fit its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
         return model.eval()
-
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

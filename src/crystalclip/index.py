@@ -1,0 +1,460 @@
+"""A faiss index over a user's own structures: build, add (resumable), search with filters, save/load.
+
+    from crystalclip import load
+    from crystalclip.index import Index
+    model = load("default")
+    index = Index.build("my_cifs/", model)              # broken files land in index.failed
+    index.save("my_index")
+    index = Index.load("my_index")
+    index.search("layered sulfide superconductor", k=10, model=model, elements=["Cu", "O"])
+
+An index directory holds `faiss.index` (the vectors), `meta.parquet` (one row per vector: id, path,
+formula, elements, spacegroup_number, crystal_system, title), `index.json` (the model that made it,
+by path and sha256 of its files; dim, count, kind, the ANN index's measured recall@10) and
+`failed.csv` (path, reason) for inputs that gave no structure. Exact inner-product search
+(`IndexFlatIP`) by default; `ann=True` builds an HNSW graph instead and measures its recall@10
+against exact search on a sample of the indexed vectors used as queries.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .structures import Crystal, ReadFailure
+from .structures import reader
+
+INDEX_FILE, META_FILE, INFO_FILE, FAILED_FILE = "faiss.index", "meta.parquet", "index.json", "failed.csv"
+META_COLUMNS = ["id", "path", "formula", "elements", "spacegroup_number", "crystal_system", "title"]
+CRYSTAL_SYSTEMS = [(2, "triclinic"), (15, "monoclinic"), (74, "orthorhombic"), (142, "tetragonal"),
+                   (167, "trigonal"), (194, "hexagonal"), (230, "cubic")]
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 200, 128
+RECALL_QUERIES = 200  # indexed vectors used as queries when measuring the ANN index's recall@10
+CHUNK = 256  # structures read and embedded together
+FORMAT = 1
+
+
+def crystal_system(spacegroup_number) -> str | None:
+    """The crystal system of an international space-group number (1-230), None if unknown."""
+    if spacegroup_number is None or spacegroup_number != spacegroup_number:
+        return None
+    number = int(spacegroup_number)
+    for last, name in CRYSTAL_SYSTEMS:
+        if 1 <= number <= last:
+            return name
+    return None
+
+
+_SHA_CACHE: dict[tuple, str] = {}
+
+
+def model_identity(model) -> dict:
+    """{"path", "sha256"}: sha256 over the model's config.json + model.safetensors (a moved copy still matches)."""
+    path = getattr(model, "path", None)
+    if path is None:
+        raise ValueError("this model has no directory: save it (model.clip.save(dir)) and load it from there first")
+    return {"path": str(Path(path).resolve()), "sha256": model_sha256(path)}
+
+
+def model_sha256(path: str | os.PathLike) -> str:
+    from .models.clip import CONFIG_FILE, WEIGHTS_FILE
+
+    files = [Path(path) / CONFIG_FILE, Path(path) / WEIGHTS_FILE]
+    for file in files:
+        if not file.is_file():
+            raise FileNotFoundError(f"{path} is not a crystalclip model (needs {CONFIG_FILE} and {WEIGHTS_FILE})")
+    key = tuple((str(f.resolve()), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    if key not in _SHA_CACHE:
+        digest = hashlib.sha256()
+        for file in files:
+            with open(file, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        _SHA_CACHE[key] = digest.hexdigest()
+    return _SHA_CACHE[key]
+
+
+class Index:
+    def __init__(self, faiss_index, meta: pd.DataFrame, info: dict, failed: pd.DataFrame | None = None):
+        self.faiss = faiss_index
+        self.meta = meta.reset_index(drop=True)
+        self.info = info
+        self.failed = failed if failed is not None else pd.DataFrame({"path": [], "reason": []}, dtype=str)
+
+    # ---- construction ----
+
+    @classmethod
+    def empty(cls, model, ann: bool = False) -> "Index":
+        import faiss
+
+        if ann:
+            index = faiss.IndexHNSWFlat(model.dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+            index.hnsw.efSearch = HNSW_EF_SEARCH
+        else:
+            index = faiss.IndexFlatIP(model.dim)
+        info = {"format": FORMAT, "model": model_identity(model), "dim": model.dim, "count": 0,
+                "kind": "hnsw" if ann else "flat", "metric": "inner_product",
+                "ann": {"M": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION, "ef_search": HNSW_EF_SEARCH,
+                        "recall_at_10": None, "recall_queries": 0} if ann else None}
+        return cls(index, pd.DataFrame({c: [] for c in META_COLUMNS}), info)
+
+    @classmethod
+    def build(cls, structures_or_paths, model, ann: bool = False, progress: Callable | None = None) -> "Index":
+        """Embed structures (paths, folders, CSVs, Crystals, pymatgen Structures) into a new index.
+
+        Unreadable inputs are recorded in `.failed` with their reason; they never stop the build."""
+        index = cls.empty(model, ann=ann)
+        index.add(structures_or_paths, model, progress=progress)
+        return index
+
+    def add(self, structures_or_paths, model, progress: Callable | None = None,
+            checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 2000) -> dict:
+        """Embed what is not in the index yet; returns {"indexed", "failed", "skipped"} counts.
+
+        A file whose path is already indexed is skipped without being read (for a CSV: its rows whose
+        id is indexed), so re-running after a kill continues where it stopped. With `checkpoint`, the
+        index is saved there every `checkpoint_every` new structures and at the end.
+        progress(done, total) counts inputs (files, or in-memory structures)."""
+        self.check_model(model)
+        items = _expand(structures_or_paths)
+        present_paths = set(self.meta["path"].dropna())
+        present_rows = set(zip(self.meta["path"], self.meta["id"]))
+        counts = {"indexed": 0, "failed": 0, "skipped": 0}
+        todo = []
+        for item in items:
+            if isinstance(item, Path) and item.suffix.lower() != ".csv" and str(item) in present_paths:
+                counts["skipped"] += 1
+            else:
+                todo.append(item)
+        failed_now: list[tuple[str, str]] = []
+        retried = {str(item) for item in todo if isinstance(item, Path)}
+        pending: list[tuple[Crystal, str | None]] = []
+        since_checkpoint = 0
+
+        def flush():
+            nonlocal since_checkpoint
+            if pending:
+                self._add_crystals(pending, model)
+                counts["indexed"] += len(pending)
+                since_checkpoint += len(pending)
+                pending.clear()
+            if checkpoint is not None and since_checkpoint >= checkpoint_every:
+                self._set_failed(retried, failed_now)
+                self.save(checkpoint)
+                since_checkpoint = 0
+
+        for done, item in enumerate(todo, 1):
+            for found, path in _read(item):
+                if isinstance(found, ReadFailure):
+                    failed_now.append((found.where, found.reason))
+                    counts["failed"] += 1
+                elif path is not None and path.lower().endswith(".csv") and (path, found.id) in present_rows:
+                    counts["skipped"] += 1
+                else:
+                    pending.append((found, path))
+                if len(pending) >= CHUNK:
+                    flush()
+            if progress:
+                progress(done, len(todo))
+        flush()
+        self._set_failed(retried, failed_now)
+        if self.kind == "hnsw" and counts["indexed"]:
+            self.measure_recall()
+        if checkpoint is not None:
+            self.save(checkpoint)
+        return counts
+
+    def _add_crystals(self, batch: list[tuple[Crystal, str | None]], model) -> None:
+        crystals = [c for c, _ in batch]
+        vectors = np.ascontiguousarray(model.encode_crystals(crystals), dtype=np.float32)
+        rows = pd.DataFrame([_meta_row(c, path) for c, path in batch], columns=META_COLUMNS)
+        self.faiss.add(vectors)
+        self.meta = pd.concat([self.meta, rows], ignore_index=True) if len(self.meta) else rows
+        self.info["count"] = int(self.faiss.ntotal)
+
+    def _set_failed(self, retried: set[str], failed_now: list[tuple[str, str]]) -> None:
+        """Failures of the files read again are replaced by this run's (a fixed file leaves the list)."""
+        def file_of(where: str) -> str:
+            return where.split(" row ")[0]
+
+        keep = self.failed[~self.failed["path"].map(file_of).isin(retried)] if len(self.failed) else self.failed
+        now = pd.DataFrame(failed_now, columns=["path", "reason"], dtype=str)
+        self.failed = pd.concat([keep, now], ignore_index=True) if len(keep) else now
+
+    def measure_recall(self, queries: int = RECALL_QUERIES, k: int = 10, seed: int = 0) -> float | None:
+        """recall@k of the HNSW index against exact search, queries = a sample of the indexed vectors."""
+        if self.kind != "hnsw" or self.count == 0:
+            return None
+        import faiss
+
+        rng = np.random.default_rng(seed)
+        sample = np.sort(rng.choice(self.count, size=min(queries, self.count), replace=False))
+        q = self.faiss.reconstruct_batch(sample.astype(np.int64))
+        k = min(k, self.count)
+        _, exact = self._exact().search(q, k)
+        _, approx = self.faiss.search(q, k)
+        recall = float(np.mean([len(set(a) & set(e)) / k for a, e in zip(approx, exact)]))
+        self.info["ann"].update(recall_at_10=round(recall, 4), recall_queries=len(sample))
+        return recall
+
+    # ---- properties ----
+
+    @property
+    def count(self) -> int:
+        return int(self.faiss.ntotal)
+
+    @property
+    def kind(self) -> str:
+        return self.info["kind"]
+
+    @property
+    def recall_at_10(self) -> float | None:
+        return (self.info.get("ann") or {}).get("recall_at_10")
+
+    def __len__(self) -> int:
+        return self.count
+
+    def _exact(self):
+        """An exact inner-product index over the same vectors (the HNSW graph's flat storage)."""
+        import faiss
+
+        return faiss.downcast_index(self.faiss.storage) if self.kind == "hnsw" else self.faiss
+
+    # ---- the model that made it ----
+
+    def check_model(self, model) -> None:
+        """ValueError unless `model` is the one (same config + weights) this index was built with."""
+        mine = self.info["model"]
+        theirs = model_identity(model)
+        if theirs["sha256"] != mine["sha256"]:
+            raise ValueError(
+                f"this index was built with the model at {mine['path']} (sha256 {mine['sha256'][:12]}), "
+                f"not with {theirs['path']} (sha256 {theirs['sha256'][:12]}): query it with that model, "
+                "or build a new index with this one")
+        if model.dim != self.info["dim"]:
+            raise ValueError(f"model dimension {model.dim} != index dimension {self.info['dim']}")
+
+    # ---- saving and loading ----
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write the four files, each atomically (temp file + os.replace); index.json last."""
+        import faiss
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.info["count"] = self.count
+        self.info["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        meta = self.meta.astype({"spacegroup_number": "Int64"}) if len(self.meta) else self.meta
+        _atomic_write(directory / INDEX_FILE, lambda p: faiss.write_index(self.faiss, p))
+        _atomic_write(directory / META_FILE, lambda p: meta.to_parquet(p, index=False))
+        _atomic_write(directory / FAILED_FILE, lambda p: self.failed.to_csv(p, index=False))
+        _atomic_write(directory / INFO_FILE, lambda p: Path(p).write_text(json.dumps(self.info, indent=2) + "\n"))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> "Index":
+        import faiss
+
+        directory = Path(directory)
+        if not (directory / INFO_FILE).is_file():
+            raise FileNotFoundError(f"no index at {directory} (no {INFO_FILE}); build one with `crystalclip index`")
+        for name in (INDEX_FILE, META_FILE):
+            if not (directory / name).is_file():
+                raise FileNotFoundError(f"{directory} is not a complete index: {name} is missing")
+        info = json.loads((directory / INFO_FILE).read_text())
+        index = faiss.read_index(str(directory / INDEX_FILE))
+        meta = pd.read_parquet(directory / META_FILE)
+        if "elements" in meta.columns:
+            meta["elements"] = meta["elements"].map(lambda e: list(e) if e is not None else [])
+        failed_path = directory / FAILED_FILE
+        failed = pd.read_csv(failed_path, dtype=str, keep_default_na=False) if failed_path.is_file() else None
+        if not index.ntotal == len(meta) == info.get("count"):
+            raise ValueError(f"{directory} is inconsistent ({index.ntotal} vectors, {len(meta)} metadata rows, "
+                             f"index.json says {info.get('count')}): it was interrupted while being written; "
+                             "delete it and build it again")
+        if info.get("kind") == "hnsw":
+            faiss.downcast_index(index).hnsw.efSearch = (info.get("ann") or {}).get("ef_search", HNSW_EF_SEARCH)
+        return cls(index, meta, info, failed)
+
+    # ---- search ----
+
+    def search(self, query, k: int = 10, model=None, elements: Iterable[str] | str | None = None,
+               spacegroup: int | Iterable[int] | None = None, crystal_system: str | None = None) -> list[dict]:
+        """Top-k rows for a text (needs `model`), a Crystal or pymatgen Structure (needs `model`) or a vector.
+
+        Filters are exact: `elements` = the structure contains all of these; `spacegroup` = one number or
+        several; `crystal_system` = cubic, hexagonal, ... Results: rank, id, formula, spacegroup_number,
+        crystal_system, score (cosine similarity), path, title."""
+        if self.count == 0:
+            raise ValueError("the index is empty: nothing to search (were all inputs unreadable? see failed.csv)")
+        if k < 1:
+            raise ValueError(f"k must be at least 1, not {k}")
+        q = self._query_vector(query, model)
+        mask = self._filter_mask(elements, spacegroup, crystal_system)
+        if mask is None:
+            scores, ids = self._search(q, min(k, self.count))
+        else:
+            scores, ids = self._filtered_search(q, k, mask)
+        return [self._result(rank, int(i), float(s)) for rank, (i, s) in enumerate(zip(ids, scores), 1)]
+
+    def _query_vector(self, query, model) -> np.ndarray:
+        if isinstance(query, np.ndarray):
+            q = np.asarray(query, dtype=np.float32).reshape(1, -1)
+            if q.shape[1] != self.info["dim"]:
+                raise ValueError(f"query vector has dimension {q.shape[1]}, the index {self.info['dim']}")
+            return np.ascontiguousarray(q)
+        if model is None:
+            raise ValueError("a text or structure query needs the model: search(query, model=...)")
+        self.check_model(model)
+        if isinstance(query, str):
+            if not query.strip():
+                raise ValueError("empty query")
+            return np.ascontiguousarray(model.encode_texts([query]), dtype=np.float32)
+        if not isinstance(query, Crystal):
+            if not (hasattr(query, "lattice") and hasattr(query, "species")):
+                raise ValueError(f"cannot search with a {type(query).__name__}: give text, a Crystal, "
+                                 "a pymatgen Structure or a vector")
+            query = Crystal.from_pymatgen(query)
+        return np.ascontiguousarray(model.encode_crystals([query]), dtype=np.float32)
+
+    def _search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+
+        params = None
+        if self.kind == "hnsw":
+            params = faiss.SearchParametersHNSW()
+            params.efSearch = max(k, self.info["ann"]["ef_search"])
+        scores, ids = self.faiss.search(q, k, params=params)
+        keep = ids[0] >= 0
+        return scores[0][keep], ids[0][keep]
+
+    def _filtered_search(self, q: np.ndarray, k: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Over-fetch from the index and keep matching rows; if too few match, exact search over the subset."""
+        subset = np.flatnonzero(mask)
+        if len(subset) == 0:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        k = min(k, len(subset))
+        fetch = min(self.count, max(10 * k, math.ceil(2 * k * self.count / len(subset))))
+        if fetch <= 4096:
+            scores, ids = self._search(q, fetch)
+            keep = mask[ids]
+            if keep.sum() >= k:
+                return scores[keep][:k], ids[keep][:k]
+        vectors = self.faiss.reconstruct_batch(subset.astype(np.int64))
+        scores = vectors @ q[0]
+        top = np.argsort(-scores, kind="stable")[:k]
+        return scores[top], subset[top]
+
+    def _filter_mask(self, elements, spacegroup, crystal_system_name) -> np.ndarray | None:
+        mask = None
+
+        def both(new):
+            return new if mask is None else mask & new
+
+        if elements:
+            wanted = {e.strip() for e in (elements.split(",") if isinstance(elements, str) else elements) if e.strip()}
+            from pymatgen.core.periodic_table import Element
+
+            for symbol in wanted:
+                if not Element.is_valid_symbol(symbol):
+                    raise ValueError(f"unknown element {symbol!r} in the elements filter")
+            mask = both(self.meta["elements"].map(lambda have: wanted <= set(have)).to_numpy(bool))
+        if spacegroup is not None and spacegroup != "":
+            numbers = [spacegroup] if isinstance(spacegroup, (int, str)) else list(spacegroup)
+            try:
+                numbers = {int(n) for part in numbers for n in str(part).split(",") if str(n).strip()}
+            except ValueError:
+                raise ValueError(f"space group must be a number 1-230 (or several, comma-separated), not {spacegroup!r}") from None
+            if not numbers or not all(1 <= n <= 230 for n in numbers):
+                raise ValueError(f"space group must be a number 1-230, not {spacegroup!r}")
+            mask = both(self.meta["spacegroup_number"].isin(numbers).fillna(False).to_numpy(bool))
+        if crystal_system_name:
+            name = crystal_system_name.strip().lower()
+            known = [n for _, n in CRYSTAL_SYSTEMS]
+            if name not in known:
+                raise ValueError(f"unknown crystal system {crystal_system_name!r} (one of {', '.join(known)})")
+            mask = both((self.meta["crystal_system"] == name).fillna(False).to_numpy(bool))
+        return mask
+
+    def _result(self, rank: int, i: int, score: float) -> dict:
+        row = self.meta.iloc[i]
+        sg = row["spacegroup_number"]
+        title = row["title"]
+        return {"rank": rank, "id": str(row["id"]), "formula": row["formula"],
+                "spacegroup_number": None if pd.isna(sg) else int(sg), "crystal_system": row["crystal_system"],
+                "score": round(score, 4), "path": row["path"], "title": None if pd.isna(title) else str(title)}
+
+
+# ---- reading inputs ----
+
+def _expand(structures_or_paths) -> list:
+    """Inputs as a list of absolute file Paths (folders expanded, sorted) and in-memory structures."""
+    if isinstance(structures_or_paths, (str, os.PathLike, Crystal)) or hasattr(structures_or_paths, "lattice") \
+            or not isinstance(structures_or_paths, Iterable):
+        structures_or_paths = [structures_or_paths]
+    items = []
+    for item in structures_or_paths:
+        if isinstance(item, str) and ("\n" in item or item.lstrip().startswith("data_")):
+            items.append(item)  # CIF text
+        elif isinstance(item, (str, os.PathLike)):
+            path = Path(item).resolve()
+            if path.is_dir():
+                items.extend(sorted(p for p in path.rglob("*") if p.is_file() and reader._is_structure_file(p)))
+            elif path.is_file():
+                items.append(path)
+            else:
+                raise FileNotFoundError(f"no such file or folder: {item}")
+        else:
+            items.append(item)
+    return items
+
+
+def _read(item) -> Iterator[tuple[Crystal | ReadFailure, str | None]]:
+    """(Crystal or ReadFailure, path) for one input; a file's structures carry its absolute path."""
+    if isinstance(item, Crystal):
+        yield item, item.metadata.get("path")
+    elif isinstance(item, Path):
+        for found in reader.iter_crystals(item):
+            yield found, str(item)
+    elif isinstance(item, str):
+        for found in reader.iter_crystals(item):
+            yield found, None
+    elif hasattr(item, "lattice") and hasattr(item, "species"):
+        yield Crystal.from_pymatgen(item), None
+    else:
+        yield ReadFailure(repr(item)[:80], f"not a structure: {type(item).__name__}"), None
+
+
+def _meta_row(crystal: Crystal, path: str | None) -> dict:
+    from .api import reduced_formula
+    from .data.build import _spacegroup_number
+
+    try:
+        number = _spacegroup_number(crystal, crystal.metadata)
+    except Exception:  # a symmetry search that fails leaves the space group unknown, never the build
+        number = None
+    title = crystal.metadata.get("title")
+    return {"id": crystal.id, "path": path, "formula": reduced_formula(crystal),
+            "elements": sorted(crystal.composition()), "spacegroup_number": number,
+            "crystal_system": crystal_system(number),
+            "title": str(title) if title is not None and title == title else None}
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
