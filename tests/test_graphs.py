@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pymatgen.core import Lattice, Structure
+from pymatgen.core import Structure
 
 from crystalclip.element_features import BLOCKS, NUM_FEATURES, block_slices, cgcnn_element_table
 from crystalclip.graphs import (

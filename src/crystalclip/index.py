@@ -21,7 +21,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .fileio import atomic_path
 from .structures import Crystal, ReadFailure
 from .structures import reader
 
@@ -254,10 +254,14 @@ class Index:
         self.info["count"] = self.count
         self.info["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         meta = self.meta.astype({"spacegroup_number": "Int64"}) if len(self.meta) else self.meta
-        _atomic_write(directory / INDEX_FILE, lambda p: faiss.write_index(self.faiss, p))
-        _atomic_write(directory / META_FILE, lambda p: meta.to_parquet(p, index=False))
-        _atomic_write(directory / FAILED_FILE, lambda p: self.failed.to_csv(p, index=False))
-        _atomic_write(directory / INFO_FILE, lambda p: Path(p).write_text(json.dumps(self.info, indent=2) + "\n"))
+        with atomic_path(directory / INDEX_FILE) as tmp:
+            faiss.write_index(self.faiss, str(tmp))
+        with atomic_path(directory / META_FILE) as tmp:
+            meta.to_parquet(tmp, index=False)
+        with atomic_path(directory / FAILED_FILE) as tmp:
+            self.failed.to_csv(tmp, index=False)
+        with atomic_path(directory / INFO_FILE) as tmp:
+            tmp.write_text(json.dumps(self.info, indent=2) + "\n")
         return directory
 
     @classmethod
@@ -448,13 +452,3 @@ def _meta_row(crystal: Crystal, path: str | None) -> dict:
             "crystal_system": crystal_system(number),
             "title": str(title) if title is not None and title == title else None}
 
-
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -5,7 +5,6 @@ metrics.csv (one row per epoch), training_curve.png, and checkpoints/ (Lightning
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -57,6 +56,12 @@ class ClipModule(L.LightningModule):
         self.text_features, self.formula_features = text_features, formula_features
         self.steps_per_epoch = steps_per_epoch
         self.val_rows = data.rows("val", recipe["train"].get("sources"))
+        self.strict_loading = not model.text_tower.frozen  # a frozen tower is left out of checkpoints
+
+    def on_save_checkpoint(self, checkpoint):
+        if self.model.text_tower.frozen:  # 90 MB that never change: loaded from the tower's package
+            checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items()
+                                        if not k.startswith("model.text_tower.")}
 
     def training_step(self, batch, batch_idx):
         crystal = self.model.embed_crystals(batch.graphs, batch.formula_features)
@@ -147,7 +152,7 @@ def train(data_dir: str | os.PathLike, recipe: dict, out: str | os.PathLike, res
     seconds = time.time() - started
 
     best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
-    module.load_state_dict(best)
+    module.load_state_dict(best, strict=module.strict_loading)
     metrics = _epoch_metrics(out)
     if earlier is not None:  # Lightning's CSV logger starts its file afresh on resume
         import pandas as pd

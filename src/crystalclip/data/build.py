@@ -19,7 +19,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..fileio import atomic_dir

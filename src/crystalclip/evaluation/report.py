@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..data.pairs import PairData
-from ..encoding import embed_rows, embed_text_features, split_queries
+from ..encoding import embed_rows, split_queries
 from ..text.masking import mask_formulas
 from .labels import keyword_labels, property_labels
 from .plots import plot_embedding_map, plot_recall_at_k, plot_roc_curves
