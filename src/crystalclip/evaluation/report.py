@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..data.pairs import PairData
-from ..encoding import embed_rows, split_queries
+from ..encoding import embed_rows, embed_text_features, split_queries
 from ..text.masking import mask_formulas
 from .labels import keyword_labels, property_labels
 from .plots import plot_embedding_map, plot_recall_at_k, plot_roc_curves
@@ -41,21 +41,31 @@ class _System:
         return np.stack([self._seen[t] for t in texts])
 
 
+def _tower_features(data: PairData, tower):
+    """Texts -> the frozen tower's features, through the dataset's text cache (split texts are there)."""
+    from ..data.text_cache import cached_text_embeddings
+
+    return lambda texts: torch.from_numpy(cached_text_embeddings(data.directory, list(texts), tower))
+
+
 def _model_system(name: str, model, data: PairData, rows: np.ndarray) -> _System:
     clip = model.clip
-    formulas = data.formula_features(clip.text_tower)
-    crystal_emb = embed_rows(clip, data, rows, formulas)
-    return _System(name, crystal_emb, model.encode_texts)
+    crystal_emb = embed_rows(clip, data, rows, data.formula_features(clip.text_tower))
+    if not clip.text_tower.frozen:
+        return _System(name, crystal_emb, model.encode_texts)
+    features = _tower_features(data, clip.text_tower)
+    return _System(name, crystal_emb, lambda texts: embed_text_features(clip, features(texts)))
 
 
 def _formula_system(model, data: PairData, rows: np.ndarray) -> _System:
     tower = model.clip.text_tower
-    formulas = data.formula_features(tower)
+    features = _tower_features(data, tower)
 
     def unit(x: torch.Tensor) -> np.ndarray:
         return torch.nn.functional.normalize(x, dim=-1).numpy()
 
-    return _System("formula_baseline", unit(formulas[torch.as_tensor(rows)]), lambda texts: unit(tower.encode(list(texts))))
+    formulas = data.formula_features(tower)[torch.as_tensor(rows)]
+    return _System("formula_baseline", unit(formulas), lambda texts: unit(features(texts)))
 
 
 def _retrieval(system: _System, data: PairData, rows: np.ndarray, positions: np.ndarray, mask: bool, ci: bool) -> dict:
