@@ -165,17 +165,26 @@ def _cell(value, ci=None) -> str:
 
 @app.command()
 def search(
-    query: Annotated[str, typer.Argument(help="what you are looking for, in words")],
-    model: Annotated[str, typer.Option(help="'default' or a run directory")] = "default",
+    query: Annotated[Optional[str], typer.Argument(help="what you are looking for, in words")] = None,
+    model: Annotated[Optional[str], typer.Option(
+        help="'default' or a run directory (with --index: the model that built the index)")] = None,
     data: Annotated[Optional[Path], typer.Option(help="a dataset to search (default: the embedded structures)")] = None,
+    index: Annotated[Optional[Path], typer.Option(help="an index directory (from `crystalclip index`) to search")] = None,
+    like: Annotated[Optional[Path], typer.Option(help="a structure file: find structures like it (with --index)")] = None,
+    filter_: Annotated[Optional[list[str]], typer.Option(
+        "--filter", help="with --index: elements=Cu,O | spacegroup=225 | crystal_system=cubic (repeatable)")] = None,
     k: Annotated[int, typer.Option("-k", help="how many results")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="results as JSON")] = False,
 ):
-    """Rank structures by similarity to QUERY: the embedded AMCSD + mp40 + CoRE MOF set, or --data."""
+    """Rank structures by similarity to QUERY (or to --like FILE): an --index, or the embedded set / --data."""
+    if index is not None or like is not None or filter_:
+        _search_index(query, model, index, like, filter_ or [], k, as_json)
+        return
     from . import embedded
     from .api import load
 
-    if not query.strip():
+    model = model or "default"
+    if query is None or not query.strip():
         _fail("empty query")
     if not 1 <= k <= 1000:
         _fail("-k must be between 1 and 1000")
@@ -207,6 +216,174 @@ def search(
         table.add_column(column, overflow="fold", max_width=70 if column == "text" else None)
     for r in results:
         table.add_row(str(r["rank"]), r["id"], r["formula"], str(r["spacegroup_number"]), f"{r['score']:.3f}", r["text"])
+    Console().print(table)
+
+
+FILTER_KEYS = ("elements", "spacegroup", "crystal_system")
+
+
+def _search_index(query, model, index_dir, like, filters, k, as_json) -> None:
+    """`search --index`: text -> structures or (--like) structure -> structures, with exact filters."""
+    if index_dir is None:
+        _fail("--like and --filter search an index: give --index INDEX (build one with `crystalclip index`)")
+    if like is not None and query is not None:
+        _fail("give a query or --like FILE, not both")
+    if like is None and (query is None or not query.strip()):
+        _fail("empty query")
+    if not 1 <= k <= 100:
+        _fail("-k must be between 1 and 100")
+    options = {}
+    for item in filters:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in FILTER_KEYS:
+            _fail(f"unknown filter {item!r}: use {', '.join(f'{k}=...' for k in FILTER_KEYS)}")
+        if not value.strip():
+            _fail(f"filter {key} has no value")
+        options[key] = f"{options[key]},{value}" if key in options and key != "crystal_system" else value
+    from .index import Index, model_sha256
+    from .structures import ReadFailure, iter_crystals
+
+    try:
+        index = Index.load(index_dir)
+        if model is not None and Path(model).is_dir() and model_sha256(model) != index.info["model"]["sha256"]:
+            _fail(f"this index was built with the model at {index.info['model']['path']}, not with {model}: "
+                  "search it with that model, or build a new index with this one")
+        from .api import load
+
+        clip = load(model or index.info["model"]["path"])
+        index.check_model(clip)
+        target = query
+        if like is not None:
+            found = next(iter(iter_crystals(like)), None)
+            if found is None or isinstance(found, ReadFailure):
+                _fail(f"cannot read {like}: {found.reason if found else 'no structure in it'}")
+            target = found
+        results = index.search(target, k=k, model=clip, **options)
+    except (ValueError, FileNotFoundError) as error:
+        _fail(str(error))
+    described = query if like is None else f"like {like}"
+    if as_json:
+        print(json.dumps({"query": query, "like": None if like is None else str(like), "index": str(index_dir),
+                          "model": index.info["model"]["path"], "pool_size": index.count, "filters": options,
+                          "results": results}))
+        return
+    where = f" matching {', '.join(f'{k}={v}' for k, v in options.items())}" if options else ""
+    if not results:
+        console.print(f"no structure in the index{where}")
+        return
+    table = Table(title=f"{described!r}: top {len(results)} of {index.count:,} structures{where}")
+    for column in ("rank", "id", "formula", "space group", "score", "title / path"):
+        table.add_column(column, overflow="fold", max_width=70 if column == "title / path" else None)
+    for r in results:
+        sg = "" if r["spacegroup_number"] is None else str(r["spacegroup_number"])
+        table.add_row(str(r["rank"]), r["id"], r["formula"], sg, f"{r['score']:.3f}", r["title"] or r["path"] or "")
+    Console().print(table)
+
+
+@app.command("index")
+def index_command(
+    paths: Annotated[list[Path], typer.Argument(help="CIF / POSCAR / extxyz files, folders (recursive), CSVs with a cif column")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="index directory (created, or continued if it exists)")],
+    model: Annotated[str, typer.Option(help="'default' or a run directory")] = "default",
+    ann: Annotated[bool, typer.Option(help="approximate HNSW index for large collections (recall@10 is measured)")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
+):
+    """Embed PATHS into a searchable index; re-running continues where it stopped and adds only new files."""
+    from .api import load
+    from .index import FAILED_FILE, INFO_FILE, Index
+
+    for path in paths:
+        if not path.exists():
+            _fail(f"no such file or folder: {path}")
+    try:
+        clip = load(model)
+        if (out / INFO_FILE).exists():
+            index = Index.load(out)
+            index.check_model(clip)
+            if ann and index.kind != "hnsw":
+                _fail(f"{out} is an exact index: write the --ann index to a new --out")
+        else:
+            index = Index.empty(clip, ann=ann)
+        with _progress(as_json) as bar:
+            task = bar.add_task("indexing", total=None)
+            counts = index.add(paths, clip, checkpoint=out,
+                               progress=lambda done, total: bar.update(task, completed=done, total=total))
+    except (ValueError, FileNotFoundError) as error:
+        _fail(str(error))
+    summary = {"index": str(out), **counts, "count": index.count, "kind": index.kind,
+               "recall_at_10": index.recall_at_10, "model": index.info["model"]["path"],
+               "failed_inputs": index.failed.to_dict("records")}
+    if as_json:
+        print(json.dumps(summary))
+        return
+    console.print(f"indexed {counts['indexed']:,} structures, {counts['failed']:,} failed, "
+                  f"{counts['skipped']:,} already present; {index.count:,} in {out} ({index.kind})")
+    if index.kind == "hnsw":
+        console.print(f"HNSW recall@10 against exact search: {index.recall_at_10:.3f} "
+                      f"({index.info['ann']['recall_queries']} indexed vectors as queries)")
+    for row in summary["failed_inputs"][:20]:
+        console.print(f"  [yellow]unreadable[/yellow] {row['path']}: {row['reason']}")
+    if len(index.failed) > 20:
+        console.print(f"  ... every unreadable input, with its reason: {out / FAILED_FILE}")
+
+
+@app.command()
+def classify(
+    paths: Annotated[list[Path], typer.Argument(help="structure files, folders or CSVs")],
+    labels: Annotated[str, typer.Option(help="comma-separated labels: superconductor,ferromagnet,insulator")],
+    template: Annotated[str, typer.Option(help="prompt around each label, e.g. 'a {} material'")] = "{}",
+    model: Annotated[str, typer.Option(help="'default' or a run directory")] = "default",
+    as_json: Annotated[bool, typer.Option("--json", help="results as JSON")] = False,
+):
+    """Zero-shot probabilities of LABELS for each structure (softmax over the labels)."""
+    names = [label.strip() for label in labels.split(",") if label.strip()]
+    if not names:
+        _fail("give at least one label: --labels 'superconductor,insulator'")
+    if len(set(names)) != len(names):
+        _fail("a label is given twice")
+    try:
+        template.format("label")
+    except (IndexError, KeyError, ValueError):
+        template = "?"
+    if template.count("{}") != 1:
+        _fail("the template must hold one '{}' where the label goes, like 'a {} material'")
+    from .api import load
+    from .index import _expand, _read
+    from .structures import ReadFailure
+
+    crystals, failed = [], []
+    try:
+        for item in _expand(paths):
+            for found, path in _read(item):
+                if isinstance(found, ReadFailure):
+                    failed.append({"path": found.where, "reason": found.reason})
+                else:
+                    crystals.append((found, path))
+        clip = load(model)
+    except (ValueError, FileNotFoundError) as error:
+        _fail(str(error))
+    for row in failed:
+        console.print(f"[yellow]unreadable[/yellow] {row['path']}: {row['reason']}")
+    if not crystals:
+        _fail("no readable structure in the inputs")
+    with _progress(as_json) as bar:
+        bar.add_task("classifying", total=None)
+        probabilities = clip.classify([c for c, _ in crystals], names, template=template)
+    results = [{"id": c.id, "path": path, "probabilities": {n: round(float(p), 4) for n, p in zip(names, row)}}
+               for (c, path), row in zip(crystals, probabilities)]
+    if as_json:
+        print(json.dumps({"labels": names, "template": template, "model": model, "results": results,
+                          "failed": failed}))
+        return
+    table = Table(title=f"zero-shot: {', '.join(template.format(n) for n in names)}")
+    table.add_column("id", overflow="fold")
+    for name in names:
+        table.add_column(name, justify="right")
+    for r in results:
+        best = max(r["probabilities"], key=r["probabilities"].get)
+        table.add_row(r["id"], *[f"[bold]{p:.3f}[/bold]" if n == best else f"{p:.3f}"
+                                 for n, p in r["probabilities"].items()])
     Console().print(table)
 
 

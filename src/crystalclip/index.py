@@ -139,6 +139,7 @@ class Index:
         retried = {str(item) for item in todo if isinstance(item, Path)}
         pending: list[tuple[Crystal, str | None]] = []
         since_checkpoint = 0
+        chunk = min(CHUNK, checkpoint_every) if checkpoint is not None else CHUNK
 
         def flush():
             nonlocal since_checkpoint
@@ -161,7 +162,7 @@ class Index:
                     counts["skipped"] += 1
                 else:
                     pending.append((found, path))
-                if len(pending) >= CHUNK:
+                if len(pending) >= chunk:
                     flush()
             if progress:
                 progress(done, len(todo))
@@ -194,8 +195,6 @@ class Index:
         """recall@k of the HNSW index against exact search, queries = a sample of the indexed vectors."""
         if self.kind != "hnsw" or self.count == 0:
             return None
-        import faiss
-
         rng = np.random.default_rng(seed)
         sample = np.sort(rng.choice(self.count, size=min(queries, self.count), replace=False))
         q = self.faiss.reconstruct_batch(sample.astype(np.int64))
