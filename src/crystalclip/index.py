@@ -31,26 +31,14 @@ import pandas as pd
 from .fileio import atomic_path
 from .structures import Crystal, ReadFailure
 from .structures import reader
+from .structures.symmetry import CRYSTAL_SYSTEMS, crystal_system, spacegroup_number
 
 INDEX_FILE, META_FILE, INFO_FILE, FAILED_FILE = "faiss.index", "meta.parquet", "index.json", "failed.csv"
 META_COLUMNS = ["id", "path", "formula", "elements", "spacegroup_number", "crystal_system", "title"]
-CRYSTAL_SYSTEMS = [(2, "triclinic"), (15, "monoclinic"), (74, "orthorhombic"), (142, "tetragonal"),
-                   (167, "trigonal"), (194, "hexagonal"), (230, "cubic")]
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 200, 128
 RECALL_QUERIES = 200  # indexed vectors used as queries when measuring the ANN index's recall@10
 CHUNK = 256  # structures read and embedded together
 FORMAT = 1
-
-
-def crystal_system(spacegroup_number) -> str | None:
-    """The crystal system of an international space-group number (1-230), None if unknown."""
-    if spacegroup_number is None or spacegroup_number != spacegroup_number:
-        return None
-    number = int(spacegroup_number)
-    for last, name in CRYSTAL_SYSTEMS:
-        if 1 <= number <= last:
-            return name
-    return None
 
 
 _SHA_CACHE: dict[tuple, str] = {}
@@ -439,10 +427,8 @@ def _read(item) -> Iterator[tuple[Crystal | ReadFailure, str | None]]:
 
 def _meta_row(crystal: Crystal, path: str | None) -> dict:
     from .api import reduced_formula
-    from .data.build import _spacegroup_number
-
     try:
-        number = _spacegroup_number(crystal, crystal.metadata)
+        number = spacegroup_number(crystal)
     except Exception:  # a symmetry search that fails leaves the space group unknown, never the build
         number = None
     title = crystal.metadata.get("title")

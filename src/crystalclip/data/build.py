@@ -27,12 +27,12 @@ from .. import sources as _sources
 from ..sources.base import Entry, Rejected
 from ..structures import StructureError, parse_cif
 from ..structures.crystal import Crystal
+from ..structures.symmetry import spacegroup_number
 from ..text.titles import clean_title
 from .splits import SPLITS, assign_splits, connected_groups
 from .text_cache import SUBDIR as TEXT_CACHE
 
 PAIRS_FILE, REJECTED_FILE, SUMMARY_FILE, GRAPHS_DIR = "pairs.parquet", "rejected.csv", "summary.json", "graphs"
-SPGLIB_MAX_SITES = 200
 _METADATA_COLUMNS = ("title", "journal", "year", "doi", "mineral", "chemical_name")
 
 
@@ -148,39 +148,13 @@ def _row(entry: Entry, crystal: Crystal, texts: list[str]) -> dict:
         "elements": sorted(el.symbol for el in composition.elements),
         "num_sites": len(crystal),
         "ordered": crystal.is_ordered,
-        "spacegroup_number": _spacegroup_number(crystal, entry.columns),
+        "spacegroup_number": spacegroup_number(crystal, entry.columns.get("space_group_number")),
     }
     for key in _METADATA_COLUMNS:
         if key in crystal.metadata:
             row[key] = crystal.metadata[key]
     row.update({k: v for k, v in entry.columns.items() if k not in row})
     return row
-
-
-def _spacegroup_number(crystal: Crystal, columns: dict) -> int:
-    """The source's space group, else the CIF's declared one (unless P1), else spglib's.
-
-    spglib is skipped above SPGLIB_MAX_SITES sites (a 500-atom MOF costs ~20 ms): such cells are
-    P1 as declared, and their formula alone already tells duplicates apart."""
-    for value in (columns.get("space_group_number"), crystal.metadata.get("spacegroup_number")):
-        if value is not None and value == value and int(value) > 1:
-            return int(value)
-    symbol = crystal.metadata.get("spacegroup_symbol")
-    if symbol:
-        import gemmi
-
-        group = gemmi.find_spacegroup_by_name(symbol.replace("_", " ").strip())
-        if group is not None and group.number > 1:
-            return group.number
-    if len(crystal) > SPGLIB_MAX_SITES:
-        return 1
-    import spglib
-
-    numbers = [max(site, key=site.get) for site in crystal.species]  # majority species per site
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # spglib's deprecation notice about its error handling
-        found = spglib.get_symmetry_dataset((crystal.lattice, crystal.frac_coords, numbers), symprec=0.1)
-    return int(found.number) if found is not None else 1
 
 
 def _drop_duplicate_ids(rows, graphs, rejected):
