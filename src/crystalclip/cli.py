@@ -349,13 +349,13 @@ def classify(
     if template.count("{}") != 1:
         _fail("the template must hold one '{}' where the label goes, like 'a {} material'")
     from .api import load
-    from .index import _expand, _read
+    from .index import expand_inputs, read_inputs
     from .structures import ReadFailure
 
     crystals, failed = [], []
     try:
-        for item in _expand(paths):
-            for found, path in _read(item):
+        for item in expand_inputs(paths):
+            for found, path in read_inputs(item):
                 if isinstance(found, ReadFailure):
                     failed.append({"path": found.where, "reason": found.reason})
                 else:

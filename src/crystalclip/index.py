@@ -113,7 +113,7 @@ class Index:
         index is saved there every `checkpoint_every` new structures and at the end.
         progress(done, total) counts inputs (files, or in-memory structures)."""
         self.check_model(model)
-        items = _expand(structures_or_paths)
+        items = expand_inputs(structures_or_paths)
         present_paths = set(self.meta["path"].dropna())
         present_rows = set(zip(self.meta["path"], self.meta["id"]))
         counts = {"indexed": 0, "failed": 0, "skipped": 0}
@@ -142,7 +142,7 @@ class Index:
                 since_checkpoint = 0
 
         for done, item in enumerate(todo, 1):
-            for found, path in _read(item):
+            for found, path in read_inputs(item):
                 if isinstance(found, ReadFailure):
                     failed_now.append((found.where, found.reason))
                     counts["failed"] += 1
@@ -387,7 +387,7 @@ class Index:
 
 # ---- reading inputs ----
 
-def _expand(structures_or_paths) -> list:
+def expand_inputs(structures_or_paths) -> list:
     """Inputs as a list of absolute file Paths (folders expanded, sorted) and in-memory structures."""
     if isinstance(structures_or_paths, (str, os.PathLike, Crystal)) or hasattr(structures_or_paths, "lattice") \
             or not isinstance(structures_or_paths, Iterable):
@@ -409,7 +409,7 @@ def _expand(structures_or_paths) -> list:
     return items
 
 
-def _read(item) -> Iterator[tuple[Crystal | ReadFailure, str | None]]:
+def read_inputs(item) -> Iterator[tuple[Crystal | ReadFailure, str | None]]:
     """(Crystal or ReadFailure, path) for one input; a file's structures carry its absolute path."""
     if isinstance(item, Crystal):
         yield item, item.metadata.get("path")
