@@ -109,3 +109,23 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path):
     summary = train(tmp_path / "data", recipe, tmp_path / "run", resume=True, progress_bar=False)
     epochs = pd.read_csv(tmp_path / "run" / "metrics.csv")["epoch"].tolist()
     assert epochs == [0, 1, 2] and summary["epochs"] == 3
+
+
+def test_fine_tuning_the_top_layer_of_the_text_tower(tmp_path):
+    from crystalclip.data.build import build_dataset
+    from crystalclip.models.text import get_text_tower
+    from crystalclip.training import train
+
+    from .conftest import MP40
+
+    build_dataset([MP40 / "captions_708.csv"], tmp_path / "data", source_options={"limit": 80}, workers=1)
+    recipe = load_recipe("default", {"train.epochs": 1, "train.batch_size": 32, "train.warmup_steps": 1,
+                                     "model.text.trainable_layers": 1})
+    train(tmp_path / "data", recipe, tmp_path / "run", progress_bar=False)
+    tuned = cc.load(tmp_path / "run")
+    assert not tuned.clip.text_tower.frozen
+    base = get_text_tower()  # the shared pretrained tower is untouched
+    top = "model.encoder.layer.5.output.dense.weight"
+    assert not torch.equal(dict(tuned.clip.text_tower.named_parameters())[top], dict(base.named_parameters())[top])
+    z = tuned.encode_texts(["a garnet"])
+    np.testing.assert_allclose(np.linalg.norm(z, axis=1), 1, atol=1e-5)

@@ -94,7 +94,7 @@ class Model:
             graphs = collate_graphs([build_graph(c, self.graph_config) for c in chunk])
             formulas = None
             if self.clip.config.composition_channel:
-                formulas = self.clip.text_tower.encode([reduced_formula(c) for c in chunk])
+                formulas = self.clip.formula_tower.encode([reduced_formula(c) for c in chunk])
             out.append(self.clip.embed_crystals(graphs, formulas).numpy())
             if progress:
                 progress(start + len(chunk), len(crystals))

@@ -120,7 +120,7 @@ def train(data_dir: str | os.PathLike, recipe: dict, out: str | os.PathLike, res
         raise ValueError(f"{data_dir}: too few train/val rows to train on ({len(rows)} train)")
 
     model = CrystalClip(ModelConfig.from_dict(recipe["model"]))
-    formula_features = data.formula_features(model.text_tower)
+    formula_features = data.formula_features(model.formula_tower)
     # a fine-tuned tower changes: its texts go through it every step instead of through the cache
     text_features = data.text_features(model.text_tower) if model.text_tower.frozen else None
     loader = torch.utils.data.DataLoader(

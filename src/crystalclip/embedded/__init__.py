@@ -63,7 +63,7 @@ def ensure_embeddings(model, data_dir: Path | None = None, progress=None):
     path = cache_dir() / "embeddings" / f"{digest.hexdigest()[:16]}.npy"
     if path.is_file():
         return data, np.load(path)
-    formulas = data.formula_features(model.clip.text_tower)
+    formulas = data.formula_features(model.clip.formula_tower)
     embeddings = embed_rows(model.clip, data, np.arange(len(data.table)), formulas, progress=progress)
     with atomic_path(path) as tmp:
         np.save(tmp, embeddings)

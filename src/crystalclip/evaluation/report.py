@@ -50,7 +50,7 @@ def _tower_features(data: PairData, tower):
 
 def _model_system(name: str, model, data: PairData, rows: np.ndarray) -> _System:
     clip = model.clip
-    crystal_emb = embed_rows(clip, data, rows, data.formula_features(clip.text_tower))
+    crystal_emb = embed_rows(clip, data, rows, data.formula_features(clip.formula_tower))
     if not clip.text_tower.frozen:
         return _System(name, crystal_emb, model.encode_texts)
     features = _tower_features(data, clip.text_tower)
@@ -58,7 +58,7 @@ def _model_system(name: str, model, data: PairData, rows: np.ndarray) -> _System
 
 
 def _formula_system(model, data: PairData, rows: np.ndarray) -> _System:
-    tower = model.clip.text_tower
+    tower = model.clip.formula_tower  # the pretrained tower, frozen
     features = _tower_features(data, tower)
 
     def unit(x: torch.Tensor) -> np.ndarray:

@@ -63,6 +63,14 @@ class CrystalClip(nn.Module):
         self.log_logit_scale = nn.Parameter(torch.tensor(math.log(config.logit_scale_init)))
 
     @property
+    def formula_tower(self):
+        """The composition channel always reads formulas with the frozen pretrained tower (shared,
+        cached per dataset), even when the text tower itself is being fine-tuned."""
+        if self.text_tower.frozen:
+            return self.text_tower
+        return get_text_tower(TextTowerConfig.from_dict({**self.config.text, "trainable_layers": 0}))
+
+    @property
     def logit_scale(self) -> torch.Tensor:
         return self.log_logit_scale.exp().clamp(max=self.config.logit_scale_max)
 
