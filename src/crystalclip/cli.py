@@ -387,6 +387,29 @@ def classify(
     Console().print(table)
 
 
+@app.command()
+def serve(
+    index: Annotated[Path, typer.Option(help="an index directory (from `crystalclip index`) to serve")],
+    model: Annotated[Optional[str], typer.Option(
+        help="the model that built the index (default: the one it records)")] = None,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+):
+    """The web page and the HTTP API (/api/search, /api/classify, /api/structures/ID, /health, /openapi.json)."""
+    try:
+        import uvicorn
+
+        from .server import create_app
+
+        server_app = create_app(index, model)
+    except ImportError as error:
+        _fail(f"the server needs its dependencies ({error.name}): pip install -e .")
+    except (ValueError, FileNotFoundError) as error:
+        _fail(str(error))
+    console.print(f"serving {server_app.state.index.count:,} structures on http://{host}:{port}")
+    uvicorn.run(server_app, host=host, port=port, log_level="warning")
+
+
 def _parse_value(text: str):
     import yaml
 

@@ -1,0 +1,272 @@
+"""The HTTP API and web page over one index: `create_app("my_index")`, served by `crystalclip serve`.
+
+    GET  /health                  {"status": "ok", "structures": N, "model": path}
+    GET  /api/search?q=...&k=10   ranked structures (+ elements, spacegroup, crystal_system filters)
+    POST /api/classify            multipart: file (a CIF), labels ("a,b,c"), template ("a {} material")
+    GET  /api/structures/{id}     the CIF text of an indexed structure
+    GET  /                        the web page (static/index.html)
+    GET  /openapi.json            the OpenAPI schema
+
+Every error is a JSON {"detail": "one line"} with a 4xx status; no traceback reaches a client. A request
+never names a file: structure ids are looked up in the index's metadata and only the path recorded
+there is read.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import pandas as pd
+from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+
+from ..index import Index
+
+STATIC = Path(__file__).parent / "static"
+MAX_QUERY_CHARS, MAX_K, MAX_LABELS, MAX_LABEL_CHARS = 500, 100, 20, 200
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+FORM_SLACK = 64 * 1024  # multipart headers and the labels/template fields around the file
+log = logging.getLogger(__name__)
+
+
+class Health(BaseModel):
+    status: str
+    structures: int
+    model: str
+    viewer: bool
+
+
+class SearchResult(BaseModel):
+    rank: int
+    id: str
+    formula: str
+    spacegroup_number: int | None
+    crystal_system: str | None
+    score: float
+    path: str | None
+    title: str | None
+    text: str | None
+
+
+class SearchResponse(BaseModel):
+    query: str
+    results: list[SearchResult]
+
+
+class Classified(BaseModel):
+    id: str
+    probabilities: dict[str, float]
+
+
+class ClassifyResponse(BaseModel):
+    labels: list[str]
+    template: str
+    results: list[Classified]
+
+
+class Error(BaseModel):
+    detail: str
+
+
+ERRORS = {code: {"model": Error} for code in (400, 404, 409, 413, 422)}
+
+
+def create_app(index_dir, model=None) -> FastAPI:
+    """Load the index once and its model (the one recorded in the index unless `model` is given: a name,
+    a run directory or a loaded Model); ValueError if they do not match."""
+    from ..api import load
+
+    index = Index.load(index_dir)
+    if model is None:
+        model = index.info["model"]["path"]
+    if not hasattr(model, "encode_texts"):
+        model = load(model)
+    index.check_model(model)
+    rows = {}
+    for i, structure_id in enumerate(index.meta["id"].astype(str)):
+        rows.setdefault(structure_id, i)
+    lock = threading.Lock()  # one encoding at a time: HF tokenizers are not safe across threads
+
+    app = FastAPI(title="crystalclip", version="1", description="Search crystal structures with text.",
+                  docs_url=None, redoc_url=None)  # their pages load scripts from a CDN; the schema is /openapi.json
+    app.add_middleware(BodyLimit, limit=MAX_UPLOAD_BYTES + FORM_SLACK)
+    app.state.index, app.state.model = index, model
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError):
+        parts = [f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg', 'invalid')}"
+                 for e in error.errors()]
+        return JSONResponse({"detail": "; ".join(parts)}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, error: Exception):
+        log.exception("%s %s failed", request.method, request.url.path)
+        return JSONResponse({"detail": "internal error (logged on the server)"}, status_code=500)
+
+    @app.get("/health", response_model=Health)
+    def health():
+        return {"status": "ok", "structures": index.count, "model": str(index.info["model"]["path"]),
+                "viewer": (STATIC / "vendor" / "3Dmol-min.js").is_file()}
+
+    @app.get("/api/search", response_model=SearchResponse, responses=ERRORS)
+    def search(q: str = Query(..., max_length=MAX_QUERY_CHARS, description="what you are looking for, in words"),
+               k: int = Query(10, ge=1, le=MAX_K),
+               elements: str | None = Query(None, max_length=200, description="all of these, e.g. Cu,O"),
+               spacegroup: str | None = Query(None, max_length=200, description="1-230, or several: 62,225"),
+               crystal_system: str | None = Query(None, max_length=20, description="cubic, hexagonal, ...")):
+        if not q.strip():
+            raise HTTPException(400, "empty query")
+        if index.count == 0:
+            raise HTTPException(409, "the index is empty: nothing to search (see its failed.csv)")
+        try:
+            with lock:
+                results = index.search(q, k=k, model=model, elements=elements, spacegroup=spacegroup,
+                                       crystal_system=crystal_system)
+        except ValueError as error:
+            raise HTTPException(400, str(error)) from None
+        return {"query": q, "results": [{**r, "text": r["title"]} for r in results]}
+
+    @app.post("/api/classify", response_model=ClassifyResponse, responses=ERRORS)
+    async def classify(file: UploadFile = File(..., description="a CIF file (at most 5 MB)"),
+                       labels: str = Form(..., max_length=MAX_LABELS * (MAX_LABEL_CHARS + 1),
+                                          description="comma-separated: superconductor,insulator"),
+                       template: str = Form("{}", max_length=200, description="e.g. 'a {} material'")):
+        names = _labels(labels)
+        if not _one_slot(template):
+            raise HTTPException(400, "the template must hold one '{}' where the label goes, like 'a {} material'")
+        data = await file.read(MAX_UPLOAD_BYTES + 1)
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise HTTPException(413, f"upload larger than {MAX_UPLOAD_BYTES // 2**20} MB")
+        crystals = _parse_upload(data, file.filename or "upload")
+        try:
+            with lock:
+                p = model.classify(crystals, names, template=template)
+        except ValueError as error:
+            raise HTTPException(400, str(error)) from None
+        return {"labels": names, "template": template,
+                "results": [{"id": c.id, "probabilities": {n: round(float(x), 4) for n, x in zip(names, row)}}
+                            for c, row in zip(crystals, p)]}
+
+    @app.get("/api/structures/{structure_id:path}", response_class=PlainTextResponse,
+             responses={200: {"content": {"text/plain": {}}}, 404: {"model": Error}})
+    def structure(structure_id: str):
+        if structure_id not in rows:
+            raise HTTPException(404, f"no structure with id {structure_id!r} in the index")
+        row = index.meta.iloc[rows[structure_id]]
+        return PlainTextResponse(_cif_text(structure_id, row["path"]), media_type="text/plain; charset=utf-8")
+
+    @app.get("/", include_in_schema=False)
+    def page():
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def _labels(text: str) -> list[str]:
+    names = [label.strip() for label in text.split(",") if label.strip()]
+    if not names:
+        raise HTTPException(400, "give at least one label: labels=superconductor,insulator")
+    if len(names) > MAX_LABELS:
+        raise HTTPException(400, f"at most {MAX_LABELS} labels, not {len(names)}")
+    if len(set(names)) != len(names):
+        raise HTTPException(400, "a label is given twice")
+    if any(len(n) > MAX_LABEL_CHARS for n in names):
+        raise HTTPException(400, f"a label is longer than {MAX_LABEL_CHARS} characters")
+    return names
+
+
+def _one_slot(template: str) -> bool:
+    try:
+        template.format("label")
+    except (IndexError, KeyError, ValueError):
+        return False
+    return template.count("{}") == 1
+
+
+def _parse_upload(data: bytes, filename: str) -> list:
+    from ..structures import StructureError, parse_cif
+
+    if not data.strip():
+        raise HTTPException(400, "not a CIF: empty file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise HTTPException(400, "not a CIF: not UTF-8 text") from None
+    try:
+        return parse_cif(text, Path(filename).stem or "upload")
+    except StructureError as error:
+        reason = str(error).splitlines()[0] if str(error) else "unreadable"
+        raise HTTPException(400, f"not a usable CIF: {reason}") from None
+
+
+def _cif_text(structure_id: str, path) -> str:
+    """CIF text of one indexed structure, read from the file recorded for it (its block, its CSV row)."""
+    if path is None or pd.isna(path) or not Path(path).is_file():
+        raise HTTPException(404, f"the file of {structure_id!r} is not available (indexed from memory, or moved)")
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".cif", ".mcif"):
+            text = path.read_text(encoding="utf-8-sig")
+            block = structure_id.rpartition("#")[2] if "#" in structure_id else None
+            if block is not None:
+                import gemmi
+
+                found = gemmi.cif.read_string(text).find_block(block)
+                if found is not None:
+                    return found.as_string()
+            return text
+        if suffix == ".csv":
+            table = pd.read_csv(path)
+            column = next((c for c in ("id", "material_id", "name") if c in table.columns), None)
+            if column is not None:
+                hits = table[table[column].astype(str) == structure_id]
+                if len(hits):
+                    return str(hits["cif"].iloc[0])
+        else:
+            from pymatgen.io.cif import CifWriter
+
+            from ..structures import Crystal, iter_crystals
+
+            for found in iter_crystals(path):
+                if isinstance(found, Crystal) and (structure_id == found.id or structure_id.endswith("/" + found.id)):
+                    return str(CifWriter(found.to_pymatgen()))
+    except (OSError, UnicodeDecodeError, ValueError, RuntimeError):
+        log.exception("reading the CIF of %s from %s", structure_id, path)
+    raise HTTPException(404, f"the structure {structure_id!r} could not be read back from its file")
+
+
+class BodyLimit:
+    """413 for a POST whose Content-Length, or whose body as it arrives, is larger than `limit` bytes."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length", b"")
+        if length and (not length.isdigit() or int(length) > self.limit):
+            return await self._reject(scope, receive, send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise HTTPException(413, f"upload larger than {MAX_UPLOAD_BYTES // 2**20} MB")
+            return message
+
+        await self.app(scope, limited, send)
+
+    async def _reject(self, scope, receive, send):
+        response = JSONResponse({"detail": f"upload larger than {MAX_UPLOAD_BYTES // 2**20} MB"}, status_code=413,
+                                headers={"Connection": "close"})
+        await response(scope, receive, send)
