@@ -124,8 +124,9 @@ def test_another_model_is_refused(setup):
         setup["index"].check_model(other)
     with pytest.raises(ValueError, match="built with the model"):
         setup["index"].search("oxide", model=other)
-    with pytest.raises(ValueError, match="needs the model"):
-        setup["index"].search("oxide")
+    setup["index"].save(setup["root"] / "saved")
+    reloaded = Index.load(setup["root"] / "saved")  # no model given: it loads the one it records
+    assert reloaded.search("oxide", k=3) == setup["index"].search("oxide", k=3, model=setup["model"])
 
 
 def test_add_embeds_only_new_files_and_resumes_after_a_kill(setup, tmp_path, monkeypatch):

@@ -76,6 +76,7 @@ class Index:
         self.meta = meta.reset_index(drop=True)
         self.info = info
         self.failed = failed if failed is not None else pd.DataFrame({"path": [], "reason": []}, dtype=str)
+        self.model = None  # the model that embeds queries: given to build/add/search, or loaded on first need
 
     # ---- construction ----
 
@@ -280,7 +281,8 @@ class Index:
 
     def search(self, query, k: int = 10, model=None, elements: Iterable[str] | str | None = None,
                spacegroup: int | Iterable[int] | None = None, crystal_system: str | None = None) -> list[dict]:
-        """Top-k rows for a text (needs `model`), a Crystal or pymatgen Structure (needs `model`) or a vector.
+        """Top-k rows for a text, a Crystal or pymatgen Structure, or a vector. Texts and structures are
+        embedded by `model`, else by the model the index was built with (loaded from its recorded path).
 
         Filters are exact: `elements` = the structure contains all of these; `spacegroup` = one number or
         several; `crystal_system` = cubic, hexagonal, ... Results: rank, id, formula, spacegroup_number,
@@ -297,6 +299,12 @@ class Index:
             scores, ids = self._filtered_search(q, k, mask)
         return [self._result(rank, int(i), float(s)) for rank, (i, s) in enumerate(zip(ids, scores), 1)]
 
+    def _recorded_model(self):
+        """The model the index records (by path), for searches that name none."""
+        from .api import load
+
+        return load(self.info["model"]["path"])
+
     def _query_vector(self, query, model) -> np.ndarray:
         if isinstance(query, np.ndarray):
             q = np.asarray(query, dtype=np.float32).reshape(1, -1)
@@ -304,8 +312,9 @@ class Index:
                 raise ValueError(f"query vector has dimension {q.shape[1]}, the index {self.info['dim']}")
             return np.ascontiguousarray(q)
         if model is None:
-            raise ValueError("a text or structure query needs the model: search(query, model=...)")
+            model = self.model or self._recorded_model()
         self.check_model(model)
+        self.model = model
         if isinstance(query, str):
             if not query.strip():
                 raise ValueError("empty query")
