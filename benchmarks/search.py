@@ -7,8 +7,7 @@ are real: ~200 materials phrases embedded with the default model. Everything is 
 run, on the same vectors and queries:
 
 (a) exact: the same Q text-query vectors searched for the top 10 through crystalclip's Index
-    (`Index.search`, one call with the (Q, D) batch if the Index accepts one, else one call per
-    query, the only way it offers today) vs raw faiss `IndexFlatIP.search` on the whole (Q, D)
+    (`Index.search_vectors`, one call with the (Q, D) batch) vs raw faiss `IndexFlatIP.search` on the whole (Q, D)
     batch, on the very `IndexFlatIP` the Index holds. exact_vs_faiss_ratio = ours / raw
     throughput (target >= 0.9). Where the difference goes is reported: raw faiss one query per
     call (the cost of not batching) and the Index's per-call Python work on top of that.
@@ -142,18 +141,9 @@ def part_exact(model, vectors, ids, queries_vec, repeat: int) -> dict:
 
     raw_s, (raw_scores, raw_ids) = best(lambda: flat.search(q, K))
 
-    # ours: one call with the batch if the Index takes one, else one call per query
-    path = "per-query loop (Index.search takes one query per call)"
-    ours_out = None
-    try:
-        trial = index.search(q[:2], k=K)
-        if isinstance(trial, list) and len(trial) == 2 and all(isinstance(r, list) for r in trial):
-            path = "batched (Index.search with a (Q, D) array)"
-            ours_s, ours_out = best(lambda: index.search(q, k=K))
-    except (ValueError, TypeError):
-        pass
-    if ours_out is None:
-        ours_s, ours_out = best(lambda: [index.search(row, k=K) for row in q])
+    # ours: the batched path, Index.search_vectors (one faiss call, then the result rows)
+    path = "batched (Index.search_vectors with a (Q, D) array)"
+    ours_s, ours_out = best(lambda: index.search_vectors(q, k=K))
     row_of = {v: i for i, v in enumerate(ids)} if len(ids) <= 5_000_000 else None
     same = None
     if row_of is not None:

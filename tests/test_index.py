@@ -244,3 +244,10 @@ def test_cli_errors_are_clean(setup, tmp_path):
         result = _cli(*args)
         assert result.returncode == 2, (args, result.stdout, result.stderr)
         assert message in " ".join(result.stderr.split()) and "Traceback" not in result.stderr, (args, result.stderr)
+
+
+def test_batched_vector_search_equals_one_by_one(setup):
+    index, model = setup["index"], setup["model"]
+    queries = model.encode_texts(["an oxide", "a sulfide", "a metal"])
+    batched = index.search_vectors(queries, k=4)
+    assert batched == [index.search(q, k=4) for q in queries]

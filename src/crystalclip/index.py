@@ -77,6 +77,7 @@ class Index:
         self.info = info
         self.failed = failed if failed is not None else pd.DataFrame({"path": [], "reason": []}, dtype=str)
         self.model = None  # the model that embeds queries: given to build/add/search, or loaded on first need
+        self._records: list[dict] | None = None  # meta rows as dicts: a result row without pandas per hit
 
     # ---- construction ----
 
@@ -169,6 +170,7 @@ class Index:
         rows = pd.DataFrame([_meta_row(c, path) for c, path in batch], columns=META_COLUMNS)
         self.faiss.add(vectors)
         self.meta = pd.concat([self.meta, rows], ignore_index=True) if len(self.meta) else rows
+        self._records = None
         self.info["count"] = int(self.faiss.ntotal)
 
     def _set_failed(self, retried: set[str], failed_now: list[tuple[str, str]]) -> None:
@@ -326,14 +328,27 @@ class Index:
             query = Crystal.from_pymatgen(query)
         return np.ascontiguousarray(model.encode_crystals([query]), dtype=np.float32)
 
-    def _search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search_vectors(self, queries: np.ndarray, k: int = 10) -> list[list[dict]]:
+        """Top-k rows for each of many query vectors (Q, D), in one faiss call: the batched path."""
+        if self.count == 0:
+            raise ValueError("the index is empty: nothing to search (were all inputs unreadable? see failed.csv)")
+        q = np.ascontiguousarray(np.asarray(queries, dtype=np.float32).reshape(-1, self.info["dim"]))
+        scores, ids = self.faiss.search(q, min(k, self.count), params=self._params(k))
+        return [[self._result(rank, int(i), float(s)) for rank, (i, s) in enumerate(zip(row_ids[row_ids >= 0],
+                                                                                    row_scores[row_ids >= 0]), 1)]
+                for row_scores, row_ids in zip(scores, ids)]
+
+    def _params(self, k: int):
+        if self.kind != "hnsw":
+            return None
         import faiss
 
-        params = None
-        if self.kind == "hnsw":
-            params = faiss.SearchParametersHNSW()
-            params.efSearch = max(k, self.info["ann"]["ef_search"])
-        scores, ids = self.faiss.search(q, k, params=params)
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = max(k, self.info["ann"]["ef_search"])
+        return params
+
+    def _search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        scores, ids = self.faiss.search(q, k, params=self._params(k))
         keep = ids[0] >= 0
         return scores[0][keep], ids[0][keep]
 
@@ -386,7 +401,9 @@ class Index:
         return mask
 
     def _result(self, rank: int, i: int, score: float) -> dict:
-        row = self.meta.iloc[i]
+        if self._records is None:
+            self._records = self.meta.to_dict("records")
+        row = self._records[i]
         sg = row["spacegroup_number"]
         title = row["title"]
         return {"rank": rank, "id": str(row["id"]), "formula": row["formula"],
