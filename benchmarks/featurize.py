@@ -254,7 +254,6 @@ def main(argv=None) -> int:
             build_graph(crystal, config)
         rebuild_time = time.perf_counter() - t0
 
-    n_ours, n_ref = len(results), len(ref_results)
     ours_per_s = len(rows) / ours_time
     ref_per_s = len(ref_rows) / ref_time
     load_per_s = len(graphs) / load_time
