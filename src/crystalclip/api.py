@@ -23,6 +23,7 @@ from .models.clip import CrystalClip
 from .structures import Crystal, ReadFailure, StructureError, iter_crystals
 
 DEFAULT_MODEL = "default"
+FORMULA_CACHE_SIZE = 50_000
 
 
 def packaged_model_path(name: str = DEFAULT_MODEL) -> Path:
@@ -73,6 +74,15 @@ class Model:
         self.path = path
         cgcnn = clip.config.cgcnn
         self.graph_config = GraphConfig(cutoff=cgcnn.get("cutoff", 8.0), gaussian_step=cgcnn.get("gaussian_step", 0.2))
+        self._formulas: dict[str, torch.Tensor] = {}  # formula -> tower features: formulas repeat a lot
+
+    def _formula_features(self, formulas: list[str]) -> torch.Tensor:
+        missing = [f for f in dict.fromkeys(formulas) if f not in self._formulas]
+        if missing:
+            if len(self._formulas) + len(missing) > FORMULA_CACHE_SIZE:
+                self._formulas.clear()
+            self._formulas.update(zip(missing, self.clip.formula_tower.encode(missing)))
+        return torch.stack([self._formulas[f] for f in formulas])
 
     @property
     def dim(self) -> int:
@@ -94,7 +104,7 @@ class Model:
             graphs = collate_graphs([build_graph(c, self.graph_config) for c in chunk])
             formulas = None
             if self.clip.config.composition_channel:
-                formulas = self.clip.formula_tower.encode([reduced_formula(c) for c in chunk])
+                formulas = self._formula_features([reduced_formula(c) for c in chunk])
             out.append(self.clip.embed_crystals(graphs, formulas).numpy())
             if progress:
                 progress(start + len(chunk), len(crystals))
