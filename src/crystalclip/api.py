@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
@@ -37,14 +36,6 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL) -> "Model":
     if isinstance(name_or_path, str) and len(path.parts) == 1 and packaged_model_path(name_or_path).is_dir():
         path = packaged_model_path(name_or_path)
     return Model(CrystalClip.load(path), path)
-
-
-def reduced_formula(crystal: Crystal) -> str:
-    from pymatgen.core import Composition
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return Composition(crystal.composition()).reduced_formula
 
 
 def to_crystals(structures) -> list[Crystal]:
@@ -104,7 +95,7 @@ class Model:
             graphs = collate_graphs([build_graph(c, self.graph_config) for c in chunk])
             formulas = None
             if self.clip.config.composition_channel:
-                formulas = self._formula_features([reduced_formula(c) for c in chunk])
+                formulas = self._formula_features([c.reduced_formula() for c in chunk])
             out.append(self.clip.embed_crystals(graphs, formulas).numpy())
             if progress:
                 progress(start + len(chunk), len(crystals))

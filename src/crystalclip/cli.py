@@ -241,7 +241,8 @@ def _search_index(query, model, index_dir, like, filters, k, as_json) -> None:
         if not value.strip():
             _fail(f"filter {key} has no value")
         options[key] = f"{options[key]},{value}" if key in options and key != "crystal_system" else value
-    from .index import Index, model_sha256
+    from .index import Index
+    from .models.clip import model_sha256
     from .structures import ReadFailure, iter_crystals
 
     try:

@@ -17,7 +17,6 @@ against exact search on a sample of the indexed vectors used as queries.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -29,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .fileio import atomic_path
+from .models.clip import model_sha256
 from .structures import Crystal, ReadFailure
 from .structures import reader
 from .structures.symmetry import CRYSTAL_SYSTEMS, crystal_system, spacegroup_number
@@ -41,33 +41,12 @@ CHUNK = 256  # structures read and embedded together
 FORMAT = 1
 
 
-_SHA_CACHE: dict[tuple, str] = {}
-
-
 def model_identity(model) -> dict:
     """{"path", "sha256"}: sha256 over the model's config.json + model.safetensors (a moved copy still matches)."""
     path = getattr(model, "path", None)
     if path is None:
         raise ValueError("this model has no directory: save it (model.clip.save(dir)) and load it from there first")
     return {"path": str(Path(path).resolve()), "sha256": model_sha256(path)}
-
-
-def model_sha256(path: str | os.PathLike) -> str:
-    from .models.clip import CONFIG_FILE, WEIGHTS_FILE
-
-    files = [Path(path) / CONFIG_FILE, Path(path) / WEIGHTS_FILE]
-    for file in files:
-        if not file.is_file():
-            raise FileNotFoundError(f"{path} is not a crystalclip model (needs {CONFIG_FILE} and {WEIGHTS_FILE})")
-    key = tuple((str(f.resolve()), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
-    if key not in _SHA_CACHE:
-        digest = hashlib.sha256()
-        for file in files:
-            with open(file, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-        _SHA_CACHE[key] = digest.hexdigest()
-    return _SHA_CACHE[key]
 
 
 class Index:
@@ -452,13 +431,12 @@ def read_inputs(item) -> Iterator[tuple[Crystal | ReadFailure, str | None]]:
 
 
 def _meta_row(crystal: Crystal, path: str | None) -> dict:
-    from .api import reduced_formula
     try:
         number = spacegroup_number(crystal)
     except Exception:  # a symmetry search that fails leaves the space group unknown, never the build
         number = None
     title = crystal.metadata.get("title")
-    return {"id": crystal.id, "path": path, "formula": reduced_formula(crystal),
+    return {"id": crystal.id, "path": path, "formula": crystal.reduced_formula(),
             "elements": sorted(crystal.composition()), "spacegroup_number": number,
             "crystal_system": crystal_system(number),
             "title": str(title) if title is not None and title == title else None}

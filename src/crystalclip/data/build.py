@@ -14,7 +14,6 @@ import json
 import multiprocessing
 import os
 import re
-import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -130,12 +129,6 @@ def _texts_from_cif(crystal: Crystal) -> list[str]:
 
 
 def _row(entry: Entry, crystal: Crystal, texts: list[str]) -> dict:
-    from pymatgen.core import Composition
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pymatgen warns about noble gases' missing electronegativity
-        composition = Composition(crystal.composition())
-        formula = composition.reduced_formula
     row = {
         "id": crystal.id,
         "source": entry.source,
@@ -144,8 +137,8 @@ def _row(entry: Entry, crystal: Crystal, texts: list[str]) -> dict:
         "texts_generated": entry.texts_generated,
         "group": entry.group,
         "path": entry.path,
-        "formula": formula,
-        "elements": sorted(el.symbol for el in composition.elements),
+        "formula": crystal.reduced_formula(),
+        "elements": sorted(crystal.composition()),
         "num_sites": len(crystal),
         "ordered": crystal.is_ordered,
         "spacegroup_number": spacegroup_number(crystal, entry.columns.get("space_group_number")),

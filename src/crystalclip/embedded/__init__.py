@@ -53,11 +53,10 @@ def ensure_embeddings(model, data_dir: Path | None = None, progress=None):
     from ..data.pairs import PairData
     from ..encoding import embed_rows
     from ..fileio import atomic_path
+    from ..models.clip import model_sha256
 
     data = PairData(data_dir or ensure_dataset(progress))
-    digest = hashlib.sha256()
-    for name in ("config.json", "model.safetensors"):
-        digest.update((Path(model.path) / name).read_bytes())
+    digest = hashlib.sha256(model_sha256(model.path).encode())
     digest.update(str(data.directory.resolve()).encode())
     digest.update((data.directory / "summary.json").read_bytes())
     path = cache_dir() / "embeddings" / f"{digest.hexdigest()[:16]}.npy"

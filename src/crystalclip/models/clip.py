@@ -6,6 +6,7 @@ path, and it is loaded from there.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -39,6 +40,27 @@ class ModelConfig:
     def from_dict(cls, data: dict) -> "ModelConfig":
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+_SHA_CACHE: dict[tuple, str] = {}
+
+
+def model_sha256(directory: str | os.PathLike) -> str:
+    """sha256 over a model directory's config.json + model.safetensors: a model's identity (a moved
+    copy still matches); cached per (path, mtime, size)."""
+    files = [Path(directory) / CONFIG_FILE, Path(directory) / WEIGHTS_FILE]
+    for file in files:
+        if not file.is_file():
+            raise FileNotFoundError(f"{directory} is not a crystalclip model (needs {CONFIG_FILE} and {WEIGHTS_FILE})")
+    key = tuple((str(f.resolve()), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    if key not in _SHA_CACHE:
+        digest = hashlib.sha256()
+        for file in files:
+            with open(file, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        _SHA_CACHE[key] = digest.hexdigest()
+    return _SHA_CACHE[key]
 
 
 def _head(in_dim: int, out_dim: int) -> nn.Sequential:

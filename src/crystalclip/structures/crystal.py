@@ -50,6 +50,16 @@ class Crystal:
                 amounts[sym] = amounts.get(sym, 0.0) + occ
         return amounts
 
+    def reduced_formula(self) -> str:
+        """"SrTiO3"-style reduced formula (pymatgen's, occupancies counted)."""
+        import warnings
+
+        from pymatgen.core import Composition
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pymatgen warns about noble gases' missing electronegativity
+            return Composition(self.composition()).reduced_formula
+
     def to_pymatgen(self):
         from pymatgen.core import Lattice, Structure
         from pymatgen.core.periodic_table import Element
