@@ -5,6 +5,8 @@ metrics.csv (one row per epoch), training_curve.png, and checkpoints/ (Lightning
 """
 from __future__ import annotations
 
+import copy
+import json
 import math
 import os
 import time
@@ -16,7 +18,7 @@ import lightning as L
 import torch
 import yaml
 
-from .data.pairs import PairCollate, PairData
+from .data.pairs import Augmentation, PairCollate, PairData
 from .encoding import embed_rows, embed_text_features, split_queries
 from .fileio import atomic_path
 from .losses import get_loss
@@ -45,17 +47,29 @@ def load_recipe(name_or_path: str, overrides: dict | None = None) -> dict:
     return recipe
 
 
+def loss_settings(recipe: dict) -> tuple[str, dict]:
+    """`loss: infonce` or `loss: {name: cosface, margin: 0.5, scale: 3}` -> (name, params)."""
+    loss = recipe.get("loss", "infonce")
+    if isinstance(loss, str):
+        return loss, {}
+    params = dict(loss)
+    return params.pop("name", "infonce"), params
+
+
 class ClipModule(L.LightningModule):
-    def __init__(self, recipe: dict, model: CrystalClip, data: PairData, text_features, formula_features,
-                 steps_per_epoch: int):
+    def __init__(self, recipe: dict, model: CrystalClip, data: PairData, formula_features, steps_per_epoch: int):
         super().__init__()
         self.recipe = recipe
         self.model = model
-        self.loss_fn = get_loss(recipe.get("loss", "infonce"))
+        name, params = loss_settings(recipe)
+        self.loss_fn = get_loss(name, **params)  # a module: SigLIP's bias is trained with the model
+        self.intramodal = float(recipe.get("intramodal", 0.0))
         self.data = data
-        self.text_features, self.formula_features = text_features, formula_features
+        self.formula_features = formula_features
         self.steps_per_epoch = steps_per_epoch
         self.val_rows = data.rows("val", recipe["train"].get("sources"))
+        self.val_text_ids, self.val_owners = split_queries(data, self.val_rows)
+        self.val_text_features = None
         self.strict_loading = not model.text_tower.frozen  # a frozen tower is left out of checkpoints
 
     def on_save_checkpoint(self, checkpoint):
@@ -63,72 +77,142 @@ class ClipModule(L.LightningModule):
             checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items()
                                         if not k.startswith("model.text_tower.")}
 
-    def training_step(self, batch, batch_idx):
+    def _embed(self, batch):
         crystal = self.model.embed_crystals(batch.graphs, batch.formula_features)
         features = batch.text_features if batch.text_features is not None else self.model.text_features(batch.texts)
-        text = self.model.embed_text_features(features)
-        loss = self.loss_fn(crystal, text, self.model.logit_scale, batch.text_ids)
+        return crystal, self.model.embed_text_features(features)
+
+    def training_step(self, batch, batch_idx):
+        crystal, text = self._embed(batch)
+        scale = self.model.logit_scale
+        loss = self.loss_fn(crystal, text, scale, batch.text_ids)
+        if self.intramodal and batch.second_view is not None:  # CLaC: two views of each side agree
+            crystal2, text2 = self._embed(batch.second_view)
+            loss = loss + self.intramodal * (self.loss_fn(crystal, crystal2, scale)
+                                             + self.loss_fn(text, text2, scale, batch.text_ids)) / 2
         self.log("train_loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(batch.rows))
-        self.log("logit_scale", self.model.logit_scale, on_step=False, on_epoch=True, batch_size=len(batch.rows))
+        self.log("logit_scale", scale, on_step=False, on_epoch=True, batch_size=len(batch.rows))
         return loss
 
     def on_train_epoch_end(self):
-        """Validation Recall@10 (text -> crystal over the whole val split), logged every epoch."""
+        """Validation Recall@10 (text -> crystal over the whole val split, the dataset's own texts)."""
         from .evaluation import retrieval_metrics
 
         crystals = embed_rows(self.model, self.data, self.val_rows, self.formula_features)
-        text_ids, owners = split_queries(self.data, self.val_rows)
-        if self.text_features is not None:
-            features = self.text_features[torch.as_tensor(text_ids)]
-        else:  # a fine-tuned tower: features from its current weights
-            features = self.model.text_tower.encode([self.data.texts[i] for i in text_ids])
-        texts = embed_text_features(self.model, features)
-        metrics = retrieval_metrics(texts, crystals, owners)
+        tower = self.model.text_tower
+        if not tower.frozen:  # a fine-tuned tower: features from its current weights
+            features = tower.encode([self.data.texts[i] for i in self.val_text_ids])
+        else:  # from the dataset's cache, once
+            if self.val_text_features is None:
+                self.val_text_features = self.data.text_features(tower)[torch.as_tensor(self.val_text_ids)]
+            features = self.val_text_features
+        metrics = retrieval_metrics(embed_text_features(self.model, features), crystals, self.val_owners)
         self.log("val_R@10", metrics["text_to_crystal"]["R@10"], prog_bar=True)
         self.log("val_MRR", metrics["text_to_crystal"]["MRR"])
         self.log("val_random_R@10", metrics["random"]["R@10"])
 
     def configure_optimizers(self):
         train = self.recipe["train"]
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=train["lr"], weight_decay=train["weight_decay"])
+        tower = {id(p) for p in self.model.text_tower.parameters()}
+        params = [p for p in self.parameters() if p.requires_grad]
+        groups = [{"params": [p for p in params if id(p) not in tower], "lr": train["lr"]}]
+        tower_params = [p for p in params if id(p) in tower]
+        if tower_params:  # a pretrained tower is fine-tuned gently (CLaC: 2e-5)
+            groups.append({"params": tower_params, "lr": train.get("text_lr", train["lr"])})
+        optimizer = torch.optim.AdamW(groups, weight_decay=train["weight_decay"])
         total = max(1, train["epochs"] * self.steps_per_epoch)
         warmup = min(train.get("warmup_steps", 0), total // 2)
+        budget = 60 * train["max_minutes"] if train.get("max_minutes") else None
+        started = []
 
-        def schedule(step: int) -> float:  # linear warm-up, then cosine to zero
+        def schedule(step: int) -> float:
+            """Linear warm-up, then cosine to zero over the steps or the time budget, whichever ends first."""
             if step < warmup:
                 return (step + 1) / warmup
-            return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+            if not started:
+                started.append(time.monotonic())
+            done = (step - warmup) / max(1, total - warmup)
+            if budget:
+                done = max(done, (time.monotonic() - started[0]) / budget)
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
 
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, schedule), "interval": "step"}}
 
 
+def merge(base: dict, override: dict) -> dict:
+    """A recipe with another's keys applied recursively (a stage's settings over the recipe's)."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
 def train(data_dir: str | os.PathLike, recipe: dict, out: str | os.PathLike, resume: bool = False,
           progress_bar: bool = True) -> dict:
-    """Train, keep the best epoch by validation Recall@10, write the run directory; returns a summary."""
+    """Train, keep the best epoch by validation Recall@10, write the run directory; returns a summary.
+
+    A recipe with `stages` (CLaSP: pretrain on titles, then fine-tune on keywords) trains each stage
+    in `out/<stage>` from the previous stage's best weights with a fresh optimizer and schedule; the
+    last stage's model is the run's model. `train.max_minutes` is then shared by `budget_fraction`.
+    """
     out = Path(out)
+    stages = recipe.get("stages")
+    if not stages:
+        model, summary, metrics = _train_stage(data_dir, recipe, out, None, resume, progress_bar)
+        _write_run(out, model, recipe, summary, metrics)
+        return summary
+    base = {k: v for k, v in recipe.items() if k != "stages"}
+    model, summaries, started = None, [], time.time()
+    for number, stage in enumerate(stages):
+        name = stage.get("name", f"stage{number + 1}")
+        settings = merge(base, {k: v for k, v in stage.items() if k not in ("name", "budget_fraction")})
+        if base["train"].get("max_minutes"):
+            share = stage.get("budget_fraction", 1 / len(stages))
+            settings["train"]["max_minutes"] = base["train"]["max_minutes"] * share
+        stage_dir = out / name
+        if resume and (stage_dir / "config.json").is_file() and (stage_dir / METRICS_FILE).is_file():
+            model = CrystalClip.load(stage_dir)  # finished earlier
+            summaries.append(json.loads((stage_dir / "config.json").read_text())["training"])
+            continue
+        model, summary, metrics = _train_stage(data_dir, settings, stage_dir, model, resume, progress_bar)
+        _write_run(stage_dir, model, settings, summary, metrics)
+        summaries.append({"stage": name, **summary})
+    summary = {**summaries[-1], "stages": summaries, "train_seconds": round(time.time() - started, 1)}
+    _write_run(out, model, recipe, summary, metrics)
+    return summary
+
+
+def _train_stage(data_dir, recipe: dict, out: Path, model: CrystalClip | None, resume: bool, progress_bar: bool):
     train_cfg = recipe["train"]
     L.seed_everything(train_cfg.get("seed", 0), workers=True)
     torch.use_deterministic_algorithms(True, warn_only=True)
     data = PairData(data_dir)
+    pool = data.text_pool(recipe.get("data", {}).get("texts", "pairs"))
     rows = data.rows("train", train_cfg.get("sources"))
+    rows = rows[pool.has_text(rows)]
     max_sites = train_cfg.get("max_sites")
     if max_sites:
         rows = rows[data.table["num_sites"].to_numpy()[rows] <= max_sites]
     if len(rows) < 2 or len(data.rows("val", train_cfg.get("sources"))) < 2:
         raise ValueError(f"{data_dir}: too few train/val rows to train on ({len(rows)} train)")
 
-    model = CrystalClip(ModelConfig.from_dict(recipe["model"]))
-    formula_features = data.formula_features(model.formula_tower)
+    model = model or CrystalClip(ModelConfig.from_dict(recipe["model"]))
+    formula_features = data.formula_features(model.formula_tower) if model.config.composition_channel else None
     # a fine-tuned tower changes: its texts go through it every step instead of through the cache
-    text_features = data.text_features(model.text_tower) if model.text_tower.frozen else None
+    text_features = data.text_features(model.text_tower, pool) if model.text_tower.frozen else None
+    augmentation = Augmentation(**recipe.get("augment", {}))
+    if model.text_tower.tokenizer.mask_token:
+        augmentation.mask_token = model.text_tower.tokenizer.mask_token
+    collate = PairCollate(data, pool, text_features, formula_features, augmentation=augmentation,
+                          views=2 if recipe.get("intramodal") else 1)
+    generator = torch.Generator().manual_seed(train_cfg.get("seed", 0))
+    epoch_rows = min(train_cfg.get("epoch_rows") or len(rows), len(rows))  # shorter epochs: validate more often
+    sampler = torch.utils.data.RandomSampler(rows.tolist(), num_samples=epoch_rows, generator=generator)
     loader = torch.utils.data.DataLoader(
-        rows.tolist(), batch_size=train_cfg["batch_size"], shuffle=True, drop_last=len(rows) > train_cfg["batch_size"],
-        collate_fn=PairCollate(data, text_features, formula_features), num_workers=0,
-        generator=torch.Generator().manual_seed(train_cfg.get("seed", 0)),
-    )
-    module = ClipModule(recipe, model, data, text_features, formula_features, steps_per_epoch=len(loader))
+        rows.tolist(), batch_size=train_cfg["batch_size"], sampler=sampler,
+        drop_last=epoch_rows > train_cfg["batch_size"], collate_fn=collate, num_workers=0)
+    module = ClipModule(recipe, model, data, formula_features, steps_per_epoch=len(loader))
 
     from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
     from lightning.pytorch.loggers import CSVLogger
@@ -136,8 +220,9 @@ def train(data_dir: str | os.PathLike, recipe: dict, out: str | os.PathLike, res
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = ModelCheckpoint(dirpath=out / CHECKPOINTS, monitor="val_R@10", mode="max", save_last=True,
                                  filename="best", save_top_k=1)
+    max_time = {"seconds": 60 * train_cfg["max_minutes"]} if train_cfg.get("max_minutes") else None
     trainer = L.Trainer(
-        max_epochs=train_cfg["epochs"], accelerator="cpu", devices=1, deterministic=True,
+        max_epochs=train_cfg["epochs"], max_time=max_time, accelerator="cpu", devices=1, deterministic=True,
         callbacks=[checkpoint] + ([RichProgressBar()] if progress_bar else []),
         logger=CSVLogger(out, name="logs", version=""), enable_progress_bar=progress_bar,
         enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=1,
@@ -150,7 +235,9 @@ def train(data_dir: str | os.PathLike, recipe: dict, out: str | os.PathLike, res
     earlier = _epoch_metrics(out) if resume and (out / "logs" / "metrics.csv").is_file() else None
     trainer.fit(module, train_dataloaders=loader, ckpt_path=str(ckpt_path) if resume else None)
     seconds = time.time() - started
-
+    if not checkpoint.best_model_path:
+        raise ValueError(f"no epoch finished within the budget ({train_cfg.get('max_minutes')} min); "
+                         f"lower train.epoch_rows so that epochs are shorter")
     best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
     module.load_state_dict(best, strict=module.strict_loading)
     metrics = _epoch_metrics(out)
@@ -158,12 +245,15 @@ def train(data_dir: str | os.PathLike, recipe: dict, out: str | os.PathLike, res
         import pandas as pd
 
         metrics = pd.concat([earlier[earlier["epoch"] < metrics["epoch"].min()], metrics], ignore_index=True)
-    summary = {"best_val_R@10": float(checkpoint.best_model_score), "epochs": train_cfg["epochs"],
+    summary = {"best_val_R@10": float(checkpoint.best_model_score), "epochs": int(metrics["epoch"].max()) + 1,
                "train_rows": len(rows), "train_seconds": round(seconds, 1), "dataset": str(Path(data_dir).resolve())}
-    module.model.save(out, extra={"recipe": recipe, "training": summary})
+    return module.model, summary, metrics
+
+
+def _write_run(out: Path, model: CrystalClip, recipe: dict, summary: dict, metrics) -> None:
+    model.save(out, extra={"recipe": recipe, "training": summary})
     metrics.to_csv(out / METRICS_FILE, index=False)
     plot_training_curve(metrics, out / CURVE_FILE)
-    return summary
 
 
 def _epoch_metrics(run: Path):
@@ -181,7 +271,7 @@ def plot_training_curve(metrics, path: Path) -> None:
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.plot(metrics["epoch"], metrics["train_loss"], marker="o")
-    left.set(xlabel="epoch", ylabel="train loss (InfoNCE)")
+    left.set(xlabel="epoch", ylabel="train loss")
     right.plot(metrics["epoch"], metrics["val_R@10"], marker="o", label="model")
     right.plot(metrics["epoch"], metrics["val_random_R@10"], linestyle="--", label="random")
     right.set(xlabel="epoch", ylabel="val Recall@10 (text → crystal)")

@@ -32,6 +32,7 @@ class ModelConfig:
     cgcnn: dict = field(default_factory=dict)  # CGCNNConfig fields
     text: dict = field(default_factory=dict)  # TextTowerConfig fields
     embed_dim: int = 256
+    head_layers: int = 2  # linear layers per projection head (CLaSP: 3)
     composition_channel: bool = True  # fuse the frozen tower's reading of the reduced formula
     logit_scale_init: float = 1 / 0.07
     logit_scale_max: float = 100.0
@@ -63,8 +64,13 @@ def model_sha256(directory: str | os.PathLike) -> str:
     return _SHA_CACHE[key]
 
 
-def _head(in_dim: int, out_dim: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(in_dim, out_dim), nn.GELU(), nn.Linear(out_dim, out_dim))
+def _head(in_dim: int, out_dim: int, layers: int = 2) -> nn.Sequential:
+    if layers < 1:
+        raise ValueError(f"head_layers must be >= 1, not {layers}")
+    modules = [nn.Linear(in_dim, out_dim)]
+    for _ in range(layers - 1):
+        modules += [nn.GELU(), nn.Linear(out_dim, out_dim)]
+    return nn.Sequential(*modules)
 
 
 class CrystalClip(nn.Module):
@@ -80,8 +86,8 @@ class CrystalClip(nn.Module):
         else:
             raise ValueError(f"unknown crystal encoder {config.crystal_encoder!r} (cgcnn | composition)")
         crystal_in = self.crystal_encoder.out_dim + (self.text_tower.dim if config.composition_channel else 0)
-        self.crystal_head = _head(crystal_in, config.embed_dim)
-        self.text_head = _head(self.text_tower.dim, config.embed_dim)
+        self.crystal_head = _head(crystal_in, config.embed_dim, config.head_layers)
+        self.text_head = _head(self.text_tower.dim, config.embed_dim, config.head_layers)
         self.log_logit_scale = nn.Parameter(torch.tensor(math.log(config.logit_scale_init)))
 
     @property
@@ -112,8 +118,7 @@ class CrystalClip(nn.Module):
     def text_features(self, texts: list[str], batch_size: int = 128) -> torch.Tensor:
         if self.text_tower.frozen:
             return self.text_tower.encode(texts, batch_size=batch_size)
-        tokens = self.text_tower.tokenize(texts)
-        return self.text_tower(**tokens)
+        return self.text_tower.forward_texts(texts)  # with gradients; long texts in windows if configured
 
     # ---- saving and loading: safetensors + JSON, never pickle ----
 

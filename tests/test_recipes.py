@@ -1,0 +1,125 @@
+"""The paper recipes: they load, their models build, and the training features they rely on work
+(derived texts, two stages from the previous weights with a fresh optimizer, augmented views, a
+wall-clock budget, loss settings) on a small real dataset."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from crystalclip.data.derived import read_texts, write_texts
+from crystalclip.data.pairs import Augmentation, PairCollate, PairData
+from crystalclip.models.clip import CrystalClip, ModelConfig
+from crystalclip.training import load_recipe, loss_settings, merge, train
+
+from .conftest import MP40, mp40_table
+
+RECIPES = ("default", "clamp", "clasp", "clac")
+FAST = {"train.batch_size": 32, "train.warmup_steps": 2, "train.max_sites": 40}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """300 real mp40 structures with their captions, and 'keywords' derived by hand."""
+    from crystalclip.data.build import build_dataset
+
+    root = tmp_path_factory.mktemp("recipes")
+    mp40_table().head(300).to_csv(root / "mp40.csv", index=False)
+    build_dataset([root / "mp40.csv"], root / "data")
+    table = PairData(root / "data").table
+    write_texts(root / "data", "keywords", {i: [", ".join(t[0].split()[:4])] for i, t in zip(table["id"], table["texts"])})
+    return root / "data"
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_recipes_load_and_build(name):
+    recipe = load_recipe(name)
+    assert recipe["name"] == name
+    for stage in recipe.get("stages", [{}]):
+        settings = merge(recipe, stage)
+        loss, params = loss_settings(settings)
+        from crystalclip.losses import get_loss
+
+        get_loss(loss, **params)  # known loss, accepted parameters
+    model = CrystalClip(ModelConfig.from_dict(recipe["model"]))
+    assert model.config.embed_dim == recipe["model"]["embed_dim"]
+
+
+def test_clasp_follows_the_paper():
+    recipe = load_recipe("clasp")
+    pretrain, finetune = (merge(recipe, s) for s in recipe["stages"])
+    assert loss_settings(pretrain) == ("cosface", {"margin": 0.5, "scale": 3.0})
+    assert loss_settings(finetune) == ("cosface", {"margin": 0.1, "scale": 10.0})
+    assert finetune["data"]["texts"] == "keywords" and recipe["model"]["text"]["trainable_layers"] == 0
+    assert recipe["model"]["head_layers"] == 3 and recipe["model"]["cgcnn"]["num_layers"] == 5
+
+
+def test_merge_is_recursive_and_leaves_inputs_alone():
+    base = {"train": {"lr": 1.0, "epochs": 3}, "loss": "infonce"}
+    merged = merge(base, {"train": {"lr": 0.5}, "loss": {"name": "cosface"}})
+    assert merged == {"train": {"lr": 0.5, "epochs": 3}, "loss": {"name": "cosface"}}
+    assert base["train"]["lr"] == 1.0
+
+
+def test_text_pool_merges_derived_texts(dataset):
+    data = PairData(dataset)
+    pool = data.text_pool(["pairs", "keywords"])
+    keywords = read_texts(dataset, "keywords")
+    row = 0
+    texts = [pool.texts[i] for i in pool.row_texts[row]]
+    assert texts == list(data.table["texts"].iloc[row]) + keywords[data.table["id"].iloc[row]]
+    with pytest.raises(FileNotFoundError, match="crystalclip data describe"):
+        data.text_pool("descriptions")
+
+
+def test_augmented_views_move_atoms_and_change_texts(dataset):
+    data = PairData(dataset)
+    rows = data.rows("train")[:8].tolist()
+    plain = PairCollate(data)(rows)
+    torch.manual_seed(0)
+    collate = PairCollate(data, augmentation=Augmentation(max_displacement=0.5, max_strain=0.05, sentence_drop=0.2,
+                                                          mask_fraction=0.15), views=2)
+    batch = collate(rows)
+    assert batch.text_features is None  # augmented texts go through the tower
+    assert batch.second_view is not None
+    assert batch.graphs.num_crystals == plain.graphs.num_crystals == 8
+    assert not torch.equal(batch.graphs.edge_dist, batch.second_view.graphs.edge_dist)
+    assert any("[MASK]" in t for t in batch.texts)
+
+
+def test_two_stages_start_from_the_first_stages_weights(dataset, tmp_path):
+    """Stage 2 with lr 0 must end exactly where stage 1 ended: it starts from those weights, with a
+    fresh optimizer of its own (Lightning's resume would restore the first stage's optimizer)."""
+    recipe = load_recipe("clasp", {**FAST, "train.epochs": 2, "model.cgcnn.num_layers": 2})
+    recipe["stages"][1]["train"] = {"epochs": 1, "lr": 0.0, "warmup_steps": 0}
+    summary = train(dataset, recipe, tmp_path / "run", progress_bar=False)
+    assert [s["stage"] for s in summary["stages"]] == ["pretrain", "finetune"]
+    first = dict(CrystalClip.load(tmp_path / "run" / "pretrain").named_parameters())
+    final = dict(CrystalClip.load(tmp_path / "run").named_parameters())  # (batch-norm statistics do move)
+    assert first.keys() == final.keys()
+    assert all(torch.equal(first[k], final[k]) for k in first)
+    fresh = dict(CrystalClip(ModelConfig.from_dict(recipe["model"])).named_parameters())
+    assert not torch.equal(fresh["crystal_head.0.weight"], final["crystal_head.0.weight"])
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["recipe"]["stages"][1]["data"]["texts"] == "keywords"
+
+
+def test_time_budget_stops_training(dataset, tmp_path):
+    recipe = load_recipe("default", {**FAST, "train.epochs": 500, "train.max_minutes": 0.15, "train.epoch_rows": 64})
+    summary = train(dataset, recipe, tmp_path / "run", progress_bar=False)
+    assert 1 <= summary["epochs"] < 500
+    assert summary["train_seconds"] < 60
+
+
+def test_fine_tuned_tower_with_augmentations_and_intramodal_terms_trains(dataset, tmp_path):
+    """CLaC's path end to end on a few steps: texts through a trainable tower, augmented views of
+    both sides, intramodal terms; the tower's weights change."""
+    recipe = load_recipe("clac", {**FAST, "train.epochs": 1, "train.epoch_rows": 64, "intramodal": 0.5,
+                                  "data.texts": ["pairs", "keywords"], "model.text.max_length": 32,
+                                  "model.text.trainable_layers": 1, "train.text_lr": 1e-3})
+    before = CrystalClip(ModelConfig.from_dict(recipe["model"])).text_tower.state_dict()
+    summary = train(dataset, recipe, tmp_path / "run", progress_bar=False)
+    assert summary["epochs"] == 1 and np.isfinite(summary["best_val_R@10"])
+    after = CrystalClip.load(tmp_path / "run").text_tower.state_dict()
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert changed and all(".layer.5." in k for k in changed)  # the top layer only
