@@ -9,6 +9,11 @@ Nothing is ever downloaded; a wrong path is a FileNotFoundError before transform
 
 With ``pooling="mean"`` the output equals sentence-transformers' all-MiniLM-L6-v2 embedding before
 its Normalize layer.
+
+Long texts (abstracts, joined captions) are truncated to ``max_length`` tokens by default. With
+``long_text="windows"`` (as CLAMP's text tower) a long text is cut into consecutive windows of
+``max_length`` tokens, each with the model's special tokens, and its vector is the mean of the
+windows' pooled vectors; a text that fits in one window gives exactly the "truncate" vector.
 """
 from __future__ import annotations
 
@@ -66,11 +71,14 @@ class TextTowerConfig:
     max_length: int = 128
     trainable_layers: int = 0
     pooling: str = "mean"  # "mean" over the attention mask, or "cls" (first token)
+    long_text: str = "truncate"  # or "windows": mean of max_length-token windows
 
     def __post_init__(self):
         self.model = str(self.model)
         if self.pooling not in ("mean", "cls"):
             raise ValueError(f"pooling must be 'mean' or 'cls', not {self.pooling!r}")
+        if self.long_text not in ("truncate", "windows"):
+            raise ValueError(f"long_text must be 'truncate' or 'windows', not {self.long_text!r}")
         if self.max_length < 2:
             raise ValueError(f"max_length must be >= 2, not {self.max_length}")
         if self.trainable_layers < -1:
@@ -219,6 +227,45 @@ class TextTower(nn.Module):
         return dict(self.tokenizer(list(texts), padding=True, truncation=True,
                                    max_length=self.max_length, return_tensors="pt"))
 
+    def _token_lists(self, texts: list[str]) -> tuple[dict[str, list[list[int]]], list[int]]:
+        """Unpadded token lists, one per window, and the index of the text each window belongs to.
+
+        "truncate": one window per text. "windows": the fast tokenizer's overflow, which cuts the
+        text into consecutive max_length windows and adds the special tokens to each.
+        """
+        texts = [str(t) for t in texts]
+        if self.config.long_text == "truncate":
+            enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=False)
+            owner = list(range(len(texts)))
+        else:
+            enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=False,
+                                 return_overflowing_tokens=True, stride=0)
+            if "overflow_to_sample_mapping" not in enc:
+                raise ValueError(f"long_text='windows' needs a fast tokenizer; {self.path} has "
+                                 f"{type(self.tokenizer).__name__}")
+            owner = list(enc["overflow_to_sample_mapping"])
+        keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
+        return {k: enc[k] for k in keys}, owner
+
+    def tokenize_windows(self, texts: list[str]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Padded batch of windows and ``owner`` (W,): the text of each window (arange when truncating)."""
+        lists, owner = self._token_lists(texts)
+        return dict(self.tokenizer.pad(lists, return_tensors="pt")), torch.as_tensor(owner, dtype=torch.long)
+
+    @staticmethod
+    def _mean_by_owner(z: torch.Tensor, owner: torch.Tensor, n: int) -> torch.Tensor:
+        """Mean of the window vectors of each text (differentiable; one window -> the vector itself)."""
+        sums = z.new_zeros(n, z.shape[1]).index_add(0, owner, z)
+        counts = torch.bincount(owner, minlength=n).clamp(min=1).to(z.dtype)
+        return sums / counts.unsqueeze(1)
+
+    def forward_texts(self, texts: list[str]) -> torch.Tensor:
+        """(B, dim) with gradients: tokenize (+ windows), forward, mean per text. For a fine-tuned tower."""
+        device = next(self.model.parameters()).device
+        tokens, owner = self.tokenize_windows(texts)
+        z = self(**{k: v.to(device) for k, v in tokens.items()})
+        return self._mean_by_owner(z, owner.to(device), len(texts))
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs) -> torch.Tensor:
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
@@ -231,46 +278,50 @@ class TextTower(nn.Module):
     def encode(self, texts: list[str], batch_size: int = 64, progress=None) -> torch.Tensor:
         """(N, dim) float32 on CPU, in the order of ``texts``. Batches are length-sorted (less padding).
 
-        ``progress``: optional callable(n_done) called after each batch.
+        ``batch_size`` counts windows (= texts when truncating). ``progress``: optional
+        callable(n_done) called after each batch (n_done in texts, pro rata when windowing).
         """
         texts = [str(t) for t in texts]
         device = next(self.model.parameters()).device
-        out = torch.empty(len(texts), self.dim, dtype=torch.float32)
         if not texts:
-            return out
+            return torch.empty(0, self.dim, dtype=torch.float32)
         was_training = self.training
         self.eval()
         try:
-            # Tokenize once without padding, sort by token count, pad per batch.
-            enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=False)
-            keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
-            order = sorted(range(len(texts)), key=lambda i: -len(enc["input_ids"][i]))
+            # Tokenize once without padding, sort windows by token count, pad per batch.
+            enc, owner = self._token_lists(texts)
+            windows = torch.empty(len(owner), self.dim, dtype=torch.float32)
+            order = sorted(range(len(owner)), key=lambda i: -len(enc["input_ids"][i]))
             for start in range(0, len(order), batch_size):
                 idx = order[start:start + batch_size]
-                batch = self.tokenizer.pad({k: [enc[k][i] for i in idx] for k in keys},
+                batch = self.tokenizer.pad({k: [v[i] for i in idx] for k, v in enc.items()},
                                            return_tensors="pt")
                 batch = {k: v.to(device) for k, v in batch.items()}
-                out[idx] = self(**batch).float().cpu()
+                windows[idx] = self(**batch).float().cpu()
                 if progress is not None:
-                    progress(min(start + batch_size, len(texts)))
+                    done = min(start + batch_size, len(owner))
+                    progress(len(texts) if done == len(owner) else done * len(texts) // len(owner))
         finally:
             self.train(was_training)
-        return out
+        return self._mean_by_owner(windows, torch.as_tensor(owner, dtype=torch.long), len(texts))
 
     # ------------------------------------------------------------------ identity
     def identity(self) -> str:
-        """Stable id of what ``encode`` computes: model dir, config/weights content, max_length, pooling."""
+        """Stable id of what ``encode`` computes: model dir, config/weights content, max_length, pooling,
+        long-text mode ("-windows"; none for "truncate", so caches made before the option stay valid)."""
         if self._identity is None:
             name = self.path.name
             if self.path == default_text_model_path():
                 name = "all-MiniLM-L6-v2"
             self._identity = (f"{name}-{weights_fingerprint(self.path)}"
-                              f"-L{self.max_length}-{self.config.pooling}")
+                              f"-L{self.max_length}-{self.config.pooling}"
+                              + ("-windows" if self.config.long_text == "windows" else ""))
         return self._identity
 
     def extra_repr(self) -> str:
         return (f"path={str(self.path)!r}, dim={self.dim}, max_length={self.max_length}, "
-                f"pooling={self.config.pooling!r}, trainable_layers={self.config.trainable_layers}")
+                f"pooling={self.config.pooling!r}, long_text={self.config.long_text!r}, "
+                f"trainable_layers={self.config.trainable_layers}")
 
 
 # ---------------------------------------------------------------------- shared towers
@@ -291,7 +342,7 @@ def get_text_tower(config: TextTowerConfig | str | os.PathLike | None = None, **
         config = TextTowerConfig.from_dict({**config.to_dict(), **overrides})
     if config.trainable_layers != 0:
         return TextTower(config)
-    key = (str(resolve_model_path(config.model)), config.max_length, config.pooling)
+    key = (str(resolve_model_path(config.model)), config.max_length, config.pooling, config.long_text)
     with _LOCK:
         tower = _CACHE.get(key)
         if tower is not None:
