@@ -14,7 +14,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["KEYWORDS", "PROMPTS", "keyword_labels", "property_labels", "compile_keywords"]
+__all__ = ["KEYWORDS", "PROMPTS", "PORE_CLASSES", "keyword_labels", "property_labels", "mof_labels",
+           "compile_keywords"]
 
 # keyword -> regexes (any match = positive); matched case-insensitively
 KEYWORDS: dict[str, tuple[str, ...]] = {
@@ -124,3 +125,50 @@ def property_labels(table, crystal_system: bool = True, min_count: int = 1
                 labels[name] = (s == value).fillna(False).to_numpy(dtype=bool) & ok
                 valid[name] = ok
     return labels, valid
+
+
+# LCD (largest cavity diameter, Å) classes: [low, high)
+PORE_CLASSES = {"small": (0.0, 6.0), "medium": (6.0, 12.0), "large": (12.0, float("inf"))}
+
+
+def mof_labels(table, min_metal_count: int = 30
+               ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, str]]:
+    """CLAMP-style CoRE MOF labels of a table -> ``(labels, valid, prompts)``, names prefixed "mof:".
+
+    - ``mof:open_metal_sites`` = Has_OMS;
+    - ``mof:<Metal>`` for each metal in All_Metals ("Zn,Na") with >= ``min_metal_count`` positives
+      in the table (rarer metals cannot give a stable ROC-AUC);
+    - ``mof:pore_small|medium|large`` from LCD (``PORE_CLASSES``).
+    ``valid`` is False where the source value is missing (e.g. rows of other sources), and
+    ``prompts[name]`` is the text the label is scored against.
+    """
+    import pandas as pd
+
+    labels: dict[str, np.ndarray] = {}
+    valid: dict[str, np.ndarray] = {}
+    prompts: dict[str, str] = {}
+    if "Has_OMS" in table.columns:
+        oms = table["Has_OMS"]
+        ok = oms.notna().to_numpy(dtype=bool)
+        labels["mof:open_metal_sites"] = np.array([bool(v) if o else False for v, o in zip(oms, ok)], dtype=bool)
+        valid["mof:open_metal_sites"] = ok
+        prompts["mof:open_metal_sites"] = "metal-organic framework with open metal sites"
+    if "All_Metals" in table.columns:
+        metals = table["All_Metals"].astype("string").str.strip()
+        ok = (metals.notna() & (metals != "")).to_numpy(dtype=bool)
+        sets = [set(m.strip() for m in str(v).split(",") if m.strip()) if o else set() for v, o in zip(metals, ok)]
+        counts = pd.Series([m for s in sets for m in s], dtype=object).value_counts()
+        for metal in sorted(counts.index[counts >= min_metal_count]):
+            name = f"mof:{metal}"
+            labels[name] = np.array([metal in s for s in sets], dtype=bool)
+            valid[name] = ok
+            prompts[name] = f"{metal} metal-organic framework"
+    if "LCD" in table.columns:
+        lcd = pd.to_numeric(table["LCD"], errors="coerce").to_numpy(dtype=np.float64)
+        ok = ~np.isnan(lcd)
+        for size, (low, high) in PORE_CLASSES.items():
+            name = f"mof:pore_{size}"
+            labels[name] = ok & (lcd >= low) & (lcd < high)
+            valid[name] = ok
+            prompts[name] = f"metal-organic framework with {size} pores"
+    return labels, valid, prompts
