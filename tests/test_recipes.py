@@ -123,3 +123,27 @@ def test_fine_tuned_tower_with_augmentations_and_intramodal_terms_trains(dataset
     after = CrystalClip.load(tmp_path / "run").text_tower.state_dict()
     changed = [k for k in before if not torch.equal(before[k], after[k])]
     assert changed and all(".layer.5." in k for k in changed)  # the top layer only
+
+
+def test_compare_trains_evaluates_tabulates_and_reuses_runs(dataset, tmp_path, monkeypatch):
+    from crystalclip.compare import NOTES, compare
+
+    fast = tmp_path / "fast.yaml"
+    recipe = load_recipe("clasp", {**FAST, "model.cgcnn.num_layers": 2, "train.epoch_rows": 64})
+    import yaml
+
+    fast.write_text(yaml.safe_dump(recipe))
+    results = tmp_path / "results.md"
+    results.write_text(f"old table\n\n{NOTES}\nwritten by hand\n")
+    reports = compare(["default", str(fast)], dataset, tmp_path / "runs", minutes=0.05, results=results,
+                      log=lambda *a: None)
+    assert set(reports) == {"default", str(fast)}
+    text = results.read_text()
+    assert "old table" not in text and text.rstrip().endswith("written by hand")
+    for row in ("| default |", f"| {fast} |", "| composition baseline |", "| formula baseline |"):
+        assert row in text
+    assert "0.05 minutes" in text
+    weights = tmp_path / "runs" / "fast" / "model.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    compare(["default", str(fast)], dataset, tmp_path / "runs", minutes=0.05, results=results, log=lambda *a: None)
+    assert weights.stat().st_mtime_ns == stamp  # reused, not retrained

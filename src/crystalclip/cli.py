@@ -68,6 +68,72 @@ def data_build(
         console.print(f"every rejected entry, with its reason: {out / REJECTED_FILE}")
 
 
+def _derive(what: str, as_json: bool, run) -> None:
+    """Shared by the commands that write derived texts: a progress bar, clear errors, a summary."""
+    with _progress(as_json) as bar:
+        task = bar.add_task(what, total=None)
+        try:
+            summary = run(lambda done, total: bar.update(task, completed=done, total=total))
+        except (ValueError, FileNotFoundError, ImportError, RuntimeError) as error:  # RuntimeError: LLMError
+            _fail(str(error))
+    if as_json:
+        print(json.dumps(summary, default=str))
+        return
+    done = next(summary[k] for k in ("with_keywords", "summarized", "described") if k in summary)
+    console.print(f"{what}: {done:,} of {summary['structures']:,} structures; written to {summary['path']}")
+    for id_, reason in summary.get("failed", [])[:10]:
+        console.print(f"  [yellow]failed[/yellow] {id_}: {reason}")
+
+
+@data_app.command("keywords")
+def data_keywords(
+    dataset: Annotated[Path, typer.Argument(help="dataset directory")],
+    llm_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (vLLM, llama.cpp, Ollama)")] = None,
+    llm_model: Annotated[Optional[str], typer.Option(help="model name the endpoint serves")] = None,
+    max_keywords: Annotated[int, typer.Option(help="keywords per structure")] = 10,
+    limit: Annotated[Optional[int], typer.Option(help="only the first N structures (a trial run)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
+):
+    """Keywords on features, functions or applications per structure (CLaSP), generic terms removed:
+    offline keyphrase extraction by default, or a local LLM endpoint. Writes DATASET/texts/keywords.parquet."""
+    from .text.keywords import dataset_keywords
+
+    if bool(llm_url) != bool(llm_model):
+        _fail("--llm-url and --llm-model go together")
+    _derive("keywords", as_json, lambda progress: dataset_keywords(
+        dataset, backend="llm" if llm_url else "offline", llm_url=llm_url, llm_model=llm_model,
+        max_keywords=max_keywords, limit=limit, progress=progress))
+
+
+@data_app.command("summarize")
+def data_summarize(
+    dataset: Annotated[Path, typer.Argument(help="dataset directory")],
+    model: Annotated[str, typer.Option(help="'extractive' (offline, default) or a local seq2seq model directory (Pegasus, BART, T5)")] = "extractive",
+    max_words: Annotated[int, typer.Option(help="words per summary")] = 60,
+    limit: Annotated[Optional[int], typer.Option(help="only the first N structures (a trial run)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
+):
+    """One summary per structure of all its texts (CLAMP). Writes DATASET/texts/summaries.parquet."""
+    from .text.summarize import dataset_summaries
+
+    _derive("summaries", as_json, lambda progress: dataset_summaries(
+        dataset, summarizer=model, max_words=max_words, limit=limit, progress=progress))
+
+
+@data_app.command("describe")
+def data_describe(
+    dataset: Annotated[Path, typer.Argument(help="dataset directory")],
+    describer: Annotated[str, typer.Option(help="template (fast, default) | robocrys (pip install robocrys)")] = "template",
+    limit: Annotated[Optional[int], typer.Option(help="only the first N structures (a trial run)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
+):
+    """A description of each structure from the structure alone (CLaC). Writes DATASET/texts/descriptions.parquet."""
+    from .text.describe import dataset_descriptions
+
+    _derive("descriptions", as_json, lambda progress: dataset_descriptions(
+        dataset, describer=describer, limit=limit, progress=progress))
+
+
 @app.command()
 def train(
     data: Annotated[Path, typer.Option(help="dataset directory (from `crystalclip data build`)")],
@@ -161,6 +227,33 @@ def _cell(value, ci=None) -> str:
     if value is None:
         return "n/a"
     return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+
+@app.command()
+def compare(
+    data: Annotated[Path, typer.Option(help="dataset directory (from `crystalclip data build`)")],
+    recipes: Annotated[str, typer.Option(help="comma-separated recipe names or .yaml paths")] = "default,clamp,clasp,clac",
+    minutes: Annotated[float, typer.Option(help="training wall-clock budget per recipe")] = 8.0,
+    out: Annotated[Path, typer.Option(help="where the runs go")] = Path("runs/compare"),
+    results: Annotated[Path, typer.Option(help="the Markdown table to write")] = Path("docs/results.md"),
+    composition_baseline: Annotated[str, typer.Option(help="composition-only baseline model")] = "composition",
+    retrain: Annotated[bool, typer.Option(help="train again even when a run with this budget exists")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the reports as one JSON object")] = False,
+):
+    """Train every recipe under the same budget on DATA's train split, evaluate all on its test split
+    with the same protocol and baselines, and write one table (RESULTS) with what each choice buys."""
+    from .compare import compare as run_compare
+
+    try:
+        reports = run_compare([r.strip() for r in recipes.split(",") if r.strip()], data, out, minutes, results,
+                              composition_baseline, retrain, progress_bar=not as_json and console.is_terminal,
+                              log=console.print)
+    except (ValueError, FileNotFoundError) as error:
+        _fail(str(error))
+    if as_json:
+        print(json.dumps(reports))
+    else:
+        console.print(f"table written to {results}; runs in {out}")
 
 
 @app.command()
