@@ -10,6 +10,17 @@ MP40 = SHARED / "mp40"
 EDGE_CASES = SHARED / "cif-edge-cases"
 
 
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any socket connection fails the test: the code under test must work offline."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args}")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
 @lru_cache
 def mp40_table() -> pd.DataFrame:
     return pd.read_csv(MP40 / "captions_1000.csv")

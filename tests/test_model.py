@@ -1,4 +1,4 @@
-"""The two-tower model: the loss by hand, a short real training run, save/load, the facade."""
+"""The two-tower model: a short real training run, save/load, the facade (losses: test_losses.py)."""
 import json
 
 import numpy as np
@@ -6,40 +6,10 @@ import pytest
 import torch
 
 import crystalclip as cc
-from crystalclip.losses import infonce
 from crystalclip.models.clip import CrystalClip, ModelConfig
 from crystalclip.training import load_recipe
 
 from .conftest import mp40_table
-
-
-def _log_softmax(x):
-    x = x - x.max(axis=1, keepdims=True)
-    return x - np.log(np.exp(x).sum(axis=1, keepdims=True))
-
-
-def test_infonce_equals_hand_computation():
-    rng = np.random.default_rng(0)
-    c = rng.normal(size=(3, 4))
-    t = rng.normal(size=(3, 4))
-    c /= np.linalg.norm(c, axis=1, keepdims=True)
-    t /= np.linalg.norm(t, axis=1, keepdims=True)
-    scale = 10.0
-    logits = scale * c @ t.T
-    hand = -(np.trace(_log_softmax(logits)) + np.trace(_log_softmax(logits.T))) / 2 / 3
-    ours = infonce(torch.tensor(c), torch.tensor(t), torch.tensor(scale))
-    assert ours.item() == pytest.approx(hand, rel=1e-9)
-
-
-def test_infonce_shared_texts_are_positives_not_negatives():
-    c = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]]), dim=1)
-    t = c.clone()
-    t[1] = t[0]  # rows 0 and 1 share one title
-    ids = torch.tensor([7, 7, 9])
-    logits = 10.0 * (c @ t.T).numpy()
-    target = np.array([[0.5, 0.5, 0], [0.5, 0.5, 0], [0, 0, 1]])
-    hand = (-(target * _log_softmax(logits)).sum(1).mean() - (target * _log_softmax(logits.T)).sum(1).mean()) / 2
-    assert infonce(c, t, torch.tensor(10.0), ids).item() == pytest.approx(hand, rel=1e-6)
 
 
 def test_short_training_beats_random_on_held_out(trained_run):

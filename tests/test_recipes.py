@@ -12,7 +12,7 @@ from crystalclip.data.pairs import Augmentation, PairCollate, PairData
 from crystalclip.models.clip import CrystalClip, ModelConfig
 from crystalclip.training import load_recipe, loss_settings, merge, train
 
-from .conftest import MP40, mp40_table
+from .conftest import mp40_table
 
 RECIPES = ("default", "clamp", "clasp", "clac")
 FAST = {"train.batch_size": 32, "train.warmup_steps": 2, "train.max_sites": 40}
@@ -68,8 +68,8 @@ def test_text_pool_merges_derived_texts(dataset):
     row = 0
     texts = [pool.texts[i] for i in pool.row_texts[row]]
     assert texts == list(data.table["texts"].iloc[row]) + keywords[data.table["id"].iloc[row]]
-    with pytest.raises(FileNotFoundError, match="crystalclip data describe"):
-        data.text_pool("descriptions")
+    with pytest.raises(FileNotFoundError, match="crystalclip data summarize"):
+        data.text_pool("summaries")
 
 
 def test_augmented_views_move_atoms_and_change_texts(dataset):
@@ -102,6 +102,10 @@ def test_two_stages_start_from_the_first_stages_weights(dataset, tmp_path):
     assert not torch.equal(fresh["crystal_head.0.weight"], final["crystal_head.0.weight"])
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["recipe"]["stages"][1]["data"]["texts"] == "keywords"
+    stamp = (tmp_path / "run" / "finetune" / "model.safetensors").stat().st_mtime_ns
+    again = train(dataset, recipe, tmp_path / "run", resume=True, progress_bar=False)  # both stages were done
+    assert [s["stage"] for s in again["stages"]] == ["pretrain", "finetune"] and again["epochs"] == 3
+    assert (tmp_path / "run" / "finetune" / "model.safetensors").stat().st_mtime_ns == stamp
 
 
 def test_time_budget_stops_training(dataset, tmp_path):
@@ -137,13 +141,28 @@ def test_compare_trains_evaluates_tabulates_and_reuses_runs(dataset, tmp_path, m
     results.write_text(f"old table\n\n{NOTES}\nwritten by hand\n")
     reports = compare(["default", str(fast)], dataset, tmp_path / "runs", minutes=0.05, results=results,
                       log=lambda *a: None)
-    assert set(reports) == {"default", str(fast)}
+    assert set(reports) == {"default", "fast"}
     text = results.read_text()
     assert "old table" not in text and text.rstrip().endswith("written by hand")
-    for row in ("| default |", f"| {fast} |", "| composition baseline |", "| formula baseline |"):
+    for row in ("| default |", "| fast |", "| composition baseline |", "| formula baseline |"):
         assert row in text
-    assert "0.05 minutes" in text
+    assert "0.05 minutes" in text and (tmp_path / "results.png").stat().st_size > 10_000
     weights = tmp_path / "runs" / "fast" / "model.safetensors"
     stamp = weights.stat().st_mtime_ns
     compare(["default", str(fast)], dataset, tmp_path / "runs", minutes=0.05, results=results, log=lambda *a: None)
     assert weights.stat().st_mtime_ns == stamp  # reused, not retrained
+
+
+def test_cli_writes_derived_texts(dataset):
+    from typer.testing import CliRunner
+
+    from crystalclip.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["data", "describe", str(dataset), "--limit", "20", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["described"] == 20
+    descriptions = read_texts(dataset, "descriptions")
+    assert len(descriptions) == 20 and all("space group" in t[0] for t in descriptions.values())
+    result = runner.invoke(app, ["data", "keywords", str(dataset), "--llm-url", "http://127.0.0.1:9/v1"])
+    assert result.exit_code == 2 and "--llm-model" in result.output

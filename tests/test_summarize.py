@@ -2,7 +2,6 @@
 a local seq2seq model (tiny, random, built here), dataset file written and read back."""
 import ast
 import os
-import socket
 
 import pandas as pd
 import pytest
@@ -18,12 +17,7 @@ from crystalclip.text.summarize import (  # noqa: E402
 ROWS = 30
 
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"network access attempted: {args}")
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
+pytestmark = pytest.mark.usefixtures("no_network")
 
 
 @pytest.fixture(scope="module")

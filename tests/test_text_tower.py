@@ -1,7 +1,6 @@
 """Text tower: parity with sentence-transformers, order, freezing, offline loading, embedding cache."""
 import ast
 import os
-import socket
 import time
 
 import numpy as np
@@ -17,12 +16,7 @@ from crystalclip.models.text import (  # noqa: E402
     TextTower, TextTowerConfig, default_text_model_path, get_text_tower)
 
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"network access attempted: {args}")
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
+pytestmark = pytest.mark.usefixtures("no_network")
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """Long-text windows of the text tower: mean of max_length windows, same vector for short texts, gradients."""
 import ast
 import os
-import socket
 
 import pytest
 import torch
@@ -14,12 +13,7 @@ from crystalclip.models.text import TextTowerConfig, get_text_tower  # noqa: E40
 MAX = 32
 
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"network access attempted: {args}")
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
+pytestmark = pytest.mark.usefixtures("no_network")
 
 
 @pytest.fixture(scope="module")

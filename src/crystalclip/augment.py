@@ -13,6 +13,7 @@ import numpy as np
 
 from .graphs import MIN_DISTANCE
 from .structures.crystal import Crystal
+from .text.summarize import split_sentences  # the one sentence splitter (keeps "e.g." and "5.64 Å" whole)
 
 __all__ = ["min_distance", "displace", "strain", "augment_crystal", "split_sentences",
            "drop_and_shuffle_sentences", "mask_tokens", "augment_text"]
@@ -87,13 +88,6 @@ def augment_crystal(crystal: Crystal, rng: np.random.Generator, max_fraction: fl
 # texts
 
 # a sentence ends at . ! or ? followed by space and anything but a lower-case letter ("e.g. the")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[^\sa-z])")
-
-
-def split_sentences(text: str) -> list[str]:
-    return [s for s in _SENTENCE_END.split(text.strip()) if s]
-
-
 def drop_and_shuffle_sentences(text: str, rng: np.random.Generator, drop_prob: float = 0.2) -> str:
     """Drop each sentence with probability drop_prob (never all of them) and shuffle the rest,
     joined by single spaces. A text of one sentence is returned unchanged."""

@@ -221,6 +221,19 @@ def _print_report(report: dict) -> None:
         cells = [f"{_cell(r['zero_shot'][label]['roc_auc'])} / {_cell(r['zero_shot'][label]['ap'])}" for r in systems.values()]
         shots.add_row(label, f"{m['n_pos']}/{m['n_neg']}", *cells)
     Console().print(shots)
+    from .evaluation.report import format_value, headline
+
+    rows = headline(report)
+    more = Table(title="headline: multiple choice (formulas masked, chance 0.25), property queries "
+                       "(Spearman, chance 0), linear probes on mp40, mean zero-shot ROC-AUC")
+    more.add_column("metric")
+    for name in rows:
+        more.add_column(name, justify="right")
+    for metric in dict.fromkeys(k for row in rows.values() for k in row):
+        if metric.startswith(("t2c", "c2t")):
+            continue  # in the retrieval table above
+        more.add_row(metric, *(format_value(row.get(metric)) for row in rows.values()))
+    Console().print(more)
 
 
 def _cell(value, ci=None) -> str:

@@ -2,13 +2,14 @@
 evaluated with one protocol on one test split, tabulated in docs/results.md with plots.
 
 Each recipe gets `runs/compare/<recipe>/` (the model, its metrics, `report.json`); a finished run
-with the same budget is reused, so an interrupted comparison continues where it stopped.
+of the same recipe and budget is reused, so an interrupted comparison continues where it stopped.
 """
 from __future__ import annotations
 
 import json
 import os
 import platform
+import shutil
 import time
 from datetime import date
 from pathlib import Path
@@ -17,7 +18,17 @@ from .fileio import atomic_path
 
 DERIVED = {"keywords": "keywords", "summaries": "summarize", "descriptions": "describe"}
 REPORT_FILE = "report.json"
-NOTES = "## Notes"  # results.md from this heading on is kept when the table is rewritten
+NOTES = "## Notes"
+LEGEND = """Columns: `t2c_R@10` text→crystal Recall@10 over the whole test split (unique texts are the queries;
+a text shared by several structures is a hit when any is retrieved; 95% bootstrap CI), per source in
+brackets, `mp40_masked` with formulas masked in the captions; `c2t_R@10` crystal→text; `zero_shot_auc[...]`
+mean ROC-AUC of the labels with ≥ 5 positives (AMCSD title keywords, mp40 metallic/stable, CoRE MOF open
+metal sites / metal / pore class); `choice_acc_masked` CLaC's four-way multiple choice with formulas masked
+(chance 0.25); `query_spearman[...]` Spearman between the value asked ("band gap around 2 eV", "largest
+cavity around 8 Å") and the mean of the top 10 retrieved (chance 0; CI over queries); `probe_*` ridge (R²)
+and logistic (ROC-AUC) probes on frozen crystal embeddings, fit on mp40 train, scored on mp40 test.
+The baselines: `composition baseline` (the shipped bag-of-elements model), `formula baseline` (the frozen
+tower reads the reduced formula; no training)."""  # results.md from this heading on is kept when the table is rewritten
 
 
 def _kinds(recipe: dict) -> set[str]:
@@ -51,7 +62,7 @@ def compare(recipe_names: list[str], data_dir: str | os.PathLike, out: str | os.
             minutes: float = 8.0, results: str | os.PathLike | None = "docs/results.md",
             composition_model: str = "composition", retrain: bool = False, progress_bar: bool = False,
             log=print) -> dict:
-    """Train (or reuse) and evaluate every recipe; returns {recipe: report} and writes `results`."""
+    """Train (or reuse) and evaluate every recipe; returns {run name: report} and writes `results`."""
     from .api import load
     from .evaluation.report import evaluate
     from .training import load_recipe, train
@@ -65,12 +76,13 @@ def compare(recipe_names: list[str], data_dir: str | os.PathLike, out: str | os.
     for name, recipe in recipes.items():
         run = out / Path(name).stem
         config = run / "config.json"
-        done = config.is_file() and json.loads(config.read_text()).get("recipe", {}).get("train", {}) \
-            .get("max_minutes") == minutes
+        done = config.is_file() and json.loads(config.read_text()).get("recipe") == json.loads(json.dumps(recipe))
         if retrain or not done:
+            if retrain or config.is_file():  # a finished run of another recipe or budget: start afresh
+                shutil.rmtree(run, ignore_errors=True)
             log(f"training {name} for {minutes:g} min -> {run}")
-            train(data_dir, recipe, run, resume=not retrain, progress_bar=progress_bar)
-        trainings[name] = json.loads(config.read_text())["training"]
+            train(data_dir, recipe, run, resume=True, progress_bar=progress_bar)  # resumes an interrupted run
+        trainings[run.name] = json.loads(config.read_text())["training"]
         report_path = run / REPORT_FILE
         if retrain or not report_path.is_file() or report_path.stat().st_mtime < config.stat().st_mtime:
             log(f"evaluating {name} on the test split")
@@ -80,9 +92,10 @@ def compare(recipe_names: list[str], data_dir: str | os.PathLike, out: str | os.
             report["evaluation_seconds"] = round(time.time() - started, 1)
             with atomic_path(report_path) as tmp:
                 tmp.write_text(json.dumps(report, indent=1) + "\n")
-        reports[name] = json.loads(report_path.read_text())
+        reports[run.name] = json.loads(report_path.read_text())
     if results is not None:
-        write_results(Path(results), reports, trainings, data_dir, minutes)
+        write_results(Path(results), reports, trainings, f"crystalclip compare --recipes {','.join(recipe_names)} "
+                      f"--data {data_dir} --minutes {minutes:g}", minutes)
     return reports
 
 
@@ -96,16 +109,6 @@ def headline_rows(reports: dict[str, dict]) -> dict[str, dict]:
         if system in first:
             rows[system.replace("_", " ")] = first[system]
     return rows
-
-
-def _cell(value) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, dict):
-        text = _cell(value.get("value"))
-        ci = value.get("ci")
-        return f"{text} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else text
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def _machine() -> str:
@@ -122,15 +125,16 @@ def _machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, no GPU, Python {platform.python_version()}, torch {torch.__version__}"
 
 
-def write_results(path: Path, reports: dict[str, dict], trainings: dict[str, dict], data_dir: Path,
+def write_results(path: Path, reports: dict[str, dict], trainings: dict[str, dict], command: str,
                   minutes: float) -> None:
+    from .evaluation.report import format_value
+
     rows = headline_rows(reports)
     metrics = list(dict.fromkeys(k for row in rows.values() for k in row))
     lines = [
         "# Recipes compared: default, CLAMP, CLaSP, CLaC",
         "",
-        f"Written by `crystalclip compare --recipes {','.join(reports)} --data {data_dir} --minutes {minutes:g}` "
-        f"on {date.today().isoformat()}.",
+        f"Written by `{command}` on {date.today().isoformat()}.",
         f"Machine: {_machine()}. Budget: {minutes:g} minutes of training wall-clock per recipe (shared by "
         "a recipe's stages), the same train split, the same test split and protocol for all.",
         "",
@@ -138,14 +142,51 @@ def write_results(path: Path, reports: dict[str, dict], trainings: dict[str, dic
         "| --- | " + " | ".join("---" for _ in metrics) + " |",
     ]
     for name, row in rows.items():
-        lines.append(f"| {name} | " + " | ".join(_cell(row.get(m)) for m in metrics) + " |")
-    lines += ["", "## Training under the budget", "",
+        lines.append(f"| {name} | " + " | ".join(format_value(row.get(m)) for m in metrics) + " |")
+    lines += ["", LEGEND, "", "## Training under the budget", "",
               "| recipe | epochs | train structures | seconds | best val R@10 |", "| --- | --- | --- | --- | --- |"]
     for name, info in trainings.items():
         lines.append(f"| {name} | {info.get('epochs')} | {info.get('train_rows')} | {info.get('train_seconds')} | "
-                     f"{_cell(info.get('best_val_R@10'))} |")
+                     f"{format_value(info.get('best_val_R@10'))} |")
+    figure = path.with_suffix(".png")
+    plot_headlines(rows, figure)
+    lines += ["", f"![headline metrics per system, 95% CIs where measured]({figure.name})"]
     notes = path.read_text().partition(NOTES)[2] if path.is_file() else ""
     if notes:  # written by hand below the table: kept
         lines += ["", NOTES + notes.rstrip("\n")]
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
+
+
+PLOTTED = ("t2c_R@10", "choice_acc_masked", "zero_shot_auc[amcsd]", "zero_shot_auc[mp40]", "zero_shot_auc[mof]",
+           "probe_band_gap_r2", "probe_stable_auc")
+
+
+def plot_headlines(rows: dict[str, dict], path: Path) -> None:
+    """Grouped bars: one group per headline metric, one bar per system, CIs as error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    metrics = [m for m in PLOTTED if any(row.get(m) is not None for row in rows.values())]
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    width = 0.8 / max(1, len(rows))
+    for k, (name, row) in enumerate(rows.items()):
+        values, low, high = [], [], []
+        for m in metrics:
+            cell = row.get(m)
+            value = cell.get("value") if isinstance(cell, dict) else cell
+            ci = cell.get("ci") if isinstance(cell, dict) else None
+            values.append(np.nan if value is None else value)
+            low.append(value - ci[0] if ci and value is not None else 0)
+            high.append(ci[1] - value if ci and value is not None else 0)
+        ax.bar(np.arange(len(metrics)) + k * width, values, width, yerr=[low, high], label=name, capsize=2)
+    ax.set_xticks(np.arange(len(metrics)) + 0.4 - width / 2, metrics, rotation=20, ha="right")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8, ncol=3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)

@@ -62,7 +62,10 @@ class ClipModule(L.LightningModule):
         self.recipe = recipe
         self.model = model
         name, params = loss_settings(recipe)
-        self.loss_fn = get_loss(name, **params)  # a module: SigLIP's bias is trained with the model
+        try:
+            self.loss_fn = get_loss(name, **params)  # a module: SigLIP's bias is trained with the model
+        except TypeError as error:  # a misspelt loss setting in a recipe is a recipe error
+            raise ValueError(str(error)) from None
         self.intramodal = float(recipe.get("intramodal", 0.0))
         self.data = data
         self.formula_features = formula_features
@@ -162,8 +165,10 @@ def train(data_dir: str | os.PathLike, recipe: dict, out: str | os.PathLike, res
         model, summary, metrics = _train_stage(data_dir, recipe, out, None, resume, progress_bar)
         _write_run(out, model, recipe, summary, metrics)
         return summary
+    import pandas as pd
+
     base = {k: v for k, v in recipe.items() if k != "stages"}
-    model, summaries, started = None, [], time.time()
+    model, summaries, curves, started = None, [], [], time.time()
     for number, stage in enumerate(stages):
         name = stage.get("name", f"stage{number + 1}")
         settings = merge(base, {k: v for k, v in stage.items() if k not in ("name", "budget_fraction")})
@@ -173,13 +178,17 @@ def train(data_dir: str | os.PathLike, recipe: dict, out: str | os.PathLike, res
         stage_dir = out / name
         if resume and (stage_dir / "config.json").is_file() and (stage_dir / METRICS_FILE).is_file():
             model = CrystalClip.load(stage_dir)  # finished earlier
-            summaries.append(json.loads((stage_dir / "config.json").read_text())["training"])
-            continue
-        model, summary, metrics = _train_stage(data_dir, settings, stage_dir, model, resume, progress_bar)
-        _write_run(stage_dir, model, settings, summary, metrics)
+            summary = json.loads((stage_dir / "config.json").read_text())["training"]
+            metrics = pd.read_csv(stage_dir / METRICS_FILE)
+        else:
+            model, summary, metrics = _train_stage(data_dir, settings, stage_dir, model, resume, progress_bar)
+            _write_run(stage_dir, model, settings, summary, metrics)
         summaries.append({"stage": name, **summary})
+        offset = int(curves[-1]["epoch"].max()) + 1 if curves else 0
+        curves.append(metrics.assign(stage=name, epoch=metrics["epoch"] + offset))
     summary = {**summaries[-1], "stages": summaries, "train_seconds": round(time.time() - started, 1)}
-    _write_run(out, model, recipe, summary, metrics)
+    summary["epochs"] = sum(s["epochs"] for s in summaries)
+    _write_run(out, model, recipe, summary, pd.concat(curves, ignore_index=True))
     return summary
 
 

@@ -265,6 +265,16 @@ def headline(report: dict, min_positives: int = 5) -> dict:
     return out
 
 
+def format_value(value) -> str:
+    """A headline value as text: "0.571 [0.531, 0.607]" for {"value", "ci"}, "–" when not measured."""
+    if isinstance(value, dict):
+        text, ci = format_value(value.get("value")), value.get("ci")
+        return f"{text} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and value.get("value") is not None else text
+    if value is None:
+        return "–"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
 def _plots(out: Path, systems: list[_System], data: PairData, rows: np.ndarray) -> None:
     from .retrieval import retrieval_ranks
 

@@ -93,6 +93,22 @@ class TextTowerConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
+def load_local(model_class, path: Path):
+    """(tokenizer, model) from a checked local directory, quietly; local_files_only, so transformers
+    has no reason to touch the network."""
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # the "Loading weights" bar is noise in a CLI
+    try:
+        return (AutoTokenizer.from_pretrained(str(path), local_files_only=True),
+                model_class.from_pretrained(str(path), local_files_only=True))
+    finally:
+        if bar:
+            hf_logging.enable_progress_bar()
+
+
 def _hash_file(h, path: Path, whole_below: int = 4 * _MB) -> None:
     """Content hash: whole small files; first and last MB plus the size of big ones."""
     size = path.stat().st_size
@@ -138,24 +154,14 @@ class TextTower(nn.Module):
 
     def __init__(self, config: TextTowerConfig | None = None, **overrides):
         super().__init__()
-        from transformers import AutoModel, AutoTokenizer  # heavy import, only when a tower is built
+        from transformers import AutoModel  # heavy import, only when a tower is built
 
         config = config or TextTowerConfig()
         if overrides:
             config = TextTowerConfig.from_dict({**config.to_dict(), **overrides})
         self.config = config
         self.path = resolve_model_path(config.model)
-        # local_files_only + a checked directory: transformers has no reason to touch the network.
-        from transformers.utils import logging as hf_logging
-
-        bar = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()  # the "Loading weights" bar is noise in a CLI
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
-            self.model = AutoModel.from_pretrained(str(self.path), local_files_only=True)
-        finally:
-            if bar:
-                hf_logging.enable_progress_bar()
+        self.tokenizer, self.model = load_local(AutoModel, self.path)
         self.dim = int(self.model.config.hidden_size)
         self.max_length = min(config.max_length, self._position_limit())
         self._identity: str | None = None

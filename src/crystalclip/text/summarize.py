@@ -136,19 +136,12 @@ class Seq2SeqSummarizer:
 
     def __init__(self, path: str | os.PathLike, num_beams: int | None = None, batch_size: int = 8,
                  device: str = "cpu"):
-        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+        from transformers import AutoModelForSeq2SeqLM
 
-        from transformers.utils import logging as hf_logging
+        from ..models.text import load_local
 
         self.path = _check_model_dir(path)
-        bar = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()  # the "Loading weights" bar is noise in a CLI
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
-            self.model = AutoModelForSeq2SeqLM.from_pretrained(str(self.path), local_files_only=True)
-        finally:
-            if bar:
-                hf_logging.enable_progress_bar()
+        self.tokenizer, self.model = load_local(AutoModelForSeq2SeqLM, self.path)
         self.model.to(device).eval()
         self.device = device
         self.batch_size = batch_size
