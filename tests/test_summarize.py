@@ -101,6 +101,19 @@ def test_extractive_dataset_summaries(dataset):
     assert len({summaries[i][0] for i in [shared[0], *shared[-5:]]}) == 1
 
 
+def test_a_failing_summariser_loses_only_its_documents(dataset, monkeypatch):
+    """Failure injected into the summariser: the long documents are reported, the short ones written."""
+    def broken(self, documents, max_words):
+        raise RuntimeError("generation failed\nlong traceback")
+    monkeypatch.setattr(ExtractiveSummarizer, "__call__", broken)
+    docs = documents_of(dataset)
+    info = dataset_summaries(dataset, max_words=25)
+    long_ids = {sid for sid, d in docs.items() if n_words(d) > 25}
+    assert info["n_failed"] == len(long_ids) > 0 and info["summarized"] == ROWS - len(long_ids)
+    assert info["failed"][0][1] == "summariser failed: generation failed"
+    assert set(read_texts(dataset, "summaries")) == set(docs) - long_ids
+
+
 def test_limit_and_abstract_column(dataset, tmp_path):
     info = dataset_summaries(dataset, max_words=60, limit=5)
     summaries, docs = read_texts(dataset, "summaries"), documents_of(dataset)

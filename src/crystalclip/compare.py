@@ -180,8 +180,8 @@ def plot_headlines(rows: dict[str, dict], path: Path) -> None:
             value = cell.get("value") if isinstance(cell, dict) else cell
             ci = cell.get("ci") if isinstance(cell, dict) else None
             values.append(np.nan if value is None else value)
-            low.append(value - ci[0] if ci and value is not None else 0)
-            high.append(ci[1] - value if ci and value is not None else 0)
+            low.append(value - ci[0] if ci and value is not None else np.nan)  # NaN: no bar drawn
+            high.append(ci[1] - value if ci and value is not None else np.nan)
         ax.bar(np.arange(len(metrics)) + k * width, values, width, yerr=[low, high], label=name, capsize=2)
     ax.set_xticks(np.arange(len(metrics)) + 0.4 - width / 2, metrics, rotation=20, ha="right")
     ax.set_ylim(0, 1)

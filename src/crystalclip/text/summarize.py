@@ -234,7 +234,13 @@ def dataset_summaries(dataset_dir: str | os.PathLike, summarizer: str | os.PathL
     chunk = model.batch_size if isinstance(model, Seq2SeqSummarizer) else _DOCS_PER_CHUNK
     for start in range(0, len(long_docs), chunk):
         batch = long_docs[start:start + chunk]
-        for doc, text in zip(batch, model(batch, max_words)):
+        try:
+            texts = model(batch, max_words)
+        except (RuntimeError, ValueError) as error:  # e.g. a seq2seq model that cannot generate: the rest go on
+            reason = f"summariser failed: {str(error).splitlines()[0][:200]}"
+            failures += [(sid, reason) for doc in batch for sid in owners[doc]]
+            texts = []
+        for doc, text in zip(batch, texts):
             if text.strip():
                 summary_of[doc] = text.strip()
             else:
