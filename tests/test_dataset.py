@@ -46,6 +46,10 @@ def test_amcsd_rows_texts_and_columns(amcsd_dataset):
     assert galena["formula"] == "PbS" and galena["spacegroup_number"] == 225
     assert galena["journal"] == "American Mineralogist" and galena["year"] == 1925
     assert not any("_cod_database_code" in t or "\n" in t for texts in table["texts"] for t in texts)
+    # the title column is the cleaned title too (it labels the zero-shot keywords), not the CIF's raw one
+    assert table.loc["amcsd:9", "title"] == "The crystal structure of potassium dithionate, K2S2O6"
+    titled = table["title"].fillna("") != ""
+    assert (table.loc[titled, "title"] == table.loc[titled, "texts"].map(lambda t: t[0])).all()
     assert (~table["ordered"]).sum() > 1000  # disordered structures are kept, not dropped
     rejected = pd.read_csv(out / "rejected.csv")
     assert len(rejected) == summary["rejected"] == sum(summary["rejected_by_reason"].values())

@@ -104,9 +104,6 @@ def test_property_terms_and_generic_filter():
 
 
 def test_document_text():
-    raw = "The crystal structure of potassium dithionate, K2S2O6 Note: coordinates revised (1933)"
-    clean = "The crystal structure of potassium dithionate, K2S2O6"
-    assert document_text({"title": raw, "texts": [clean, "Dithionate"]}) == clean
     assert document_text({"title": "Marcasite at high pressure", "texts": ["Marcasite"]}) == \
         "Marcasite at high pressure"  # a mineral name is not the cleaned title
     assert document_text({"title": "Quartz", "abstract": "It is  piezoelectric.", "texts": []}) == \

@@ -146,7 +146,8 @@ def _row(entry: Entry, crystal: Crystal, texts: list[str]) -> dict:
     for key in _METADATA_COLUMNS:
         if key in crystal.metadata:
             row[key] = crystal.metadata[key]
-    row.update({k: v for k, v in entry.columns.items() if k not in row})
+    # the source's own columns win over the CIF's metadata (AMCSD's cleaned title, or none, over the raw one)
+    row.update({k: v for k, v in entry.columns.items() if k not in row or k in _METADATA_COLUMNS})
     return row
 
 

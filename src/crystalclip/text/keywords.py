@@ -501,11 +501,7 @@ def document_text(row) -> str:
     texts = row.get("texts")
     texts = [] if texts is None or (isinstance(texts, float) and math.isnan(texts)) else list(texts)
     texts = [t for t in (_text(t) for t in texts) if t]
-    title = _text(row.get("title"))
-    # A built dataset's title is the CIF's, with AMCSD's annotation lines run on ("... K2S2O6 Note:
-    # coordinates revised ...", "... alunite trial C"); the cleaned title is then among the texts.
-    title = max((t for t in texts if len(t.split()) >= 3 and title.startswith(t + " ")), key=len, default=title)
-    parts = [title, _text(row.get("abstract"))]
+    parts = [_text(row.get("title")), _text(row.get("abstract"))]
     if any(parts):
         return "\n".join(p for p in parts if p)
     return "\n".join(texts)
