@@ -14,9 +14,9 @@ import time
 from datetime import date
 from pathlib import Path
 
+from .data.derived import COMMANDS, texts_path
 from .fileio import atomic_path
 
-DERIVED = {"keywords": "keywords", "summaries": "summarize", "descriptions": "describe"}
 REPORT_FILE = "report.json"
 NOTES = "## Notes"
 LEGEND = """Columns: `t2c_R@10` text→crystal Recall@10 over the whole test split (unique texts are the queries;
@@ -37,18 +37,16 @@ def _kinds(recipe: dict) -> set[str]:
     for part in [recipe, *recipe.get("stages", [])]:
         texts = part.get("data", {}).get("texts", "pairs")
         kinds.update([texts] if isinstance(texts, str) else texts)
-    return kinds & set(DERIVED)
+    return kinds & set(COMMANDS)
 
 
 def ensure_derived_texts(data_dir: Path, recipes: dict[str, dict], log=print) -> None:
     """Write the offline keywords / summaries / descriptions the recipes need and the dataset lacks."""
-    from .data.derived import texts_path
-
     needed = set().union(*(_kinds(r) for r in recipes.values()))
     for kind in sorted(needed):
         if texts_path(data_dir, kind).is_file():
             continue
-        log(f"{data_dir} has no {kind}: writing them (`crystalclip data {DERIVED[kind]}`, offline back-end)")
+        log(f"{data_dir} has no {kind}: writing them (`crystalclip data {COMMANDS[kind]}`, offline back-end)")
         if kind == "keywords":
             from .text.keywords import dataset_keywords as make
         elif kind == "summaries":

@@ -16,6 +16,7 @@ from ..fileio import atomic_path
 
 TEXTS_DIR = "texts"
 ORIGINAL = "pairs"  # the dataset's own texts (titles, captions, ...)
+COMMANDS = {"keywords": "keywords", "summaries": "summarize", "descriptions": "describe"}  # kind -> its command
 
 
 def texts_path(dataset_dir: str | os.PathLike, kind: str) -> Path:
@@ -37,7 +38,7 @@ def write_texts(dataset_dir: str | os.PathLike, kind: str, texts: dict[str, list
 def read_texts(dataset_dir: str | os.PathLike, kind: str) -> dict[str, list[str]]:
     path = texts_path(dataset_dir, kind)
     if not path.is_file():
-        command = {"keywords": "keywords", "summaries": "summarize", "descriptions": "describe"}.get(kind, kind)
-        raise FileNotFoundError(f"{path} does not exist: write it first with `crystalclip data {command} {dataset_dir}`")
+        raise FileNotFoundError(f"{path} does not exist: write it first with "
+                                f"`crystalclip data {COMMANDS.get(kind, kind)} {dataset_dir}`")
     table = pd.read_parquet(path)
     return {str(i): list(t) for i, t in zip(table["id"], table["texts"])}

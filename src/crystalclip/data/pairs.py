@@ -170,7 +170,9 @@ class PairCollate:
 
     def _view(self, rows, rows_t, text_ids) -> PairBatch:
         aug = self.augmentation
-        rng = np.random.default_rng(int(torch.randint(2**31 - 1, ())))  # follows the seeded torch RNG
+        rng = None
+        if aug.texts or aug.crystals:  # drawn from the seeded torch RNG, so runs repeat
+            rng = np.random.default_rng(int(torch.randint(2**31 - 1, ())))
         texts = [self.pool.texts[i] for i in text_ids.tolist()]
         if aug.texts:
             from ..augment import augment_text

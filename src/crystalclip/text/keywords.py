@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .masking import ELEMENT_SYMBOLS
+
 __all__ = ["GENERIC_TERMS", "PROPERTY_TERMS", "STOPWORDS", "clean_keywords", "is_generic",
            "property_terms", "candidate_phrases", "extract_keywords", "document_text", "dataset_keywords"]
 
@@ -188,13 +190,8 @@ _PROPERTY_PATTERNS = {k: re.compile("|".join(f"(?:{p})" for p in v), re.IGNORECA
 _GENERIC_WORDS = frozenset(t for t in GENERIC_TERMS if " " not in t)
 _GENERIC_TOKENS = [tuple(t.split()) for t in sorted(GENERIC_TERMS, key=lambda t: -len(t.split()))]
 
-_ELEMENTS = (
-    "H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As Se Br Kr "
-    "Rb Sr Y Zr Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm Eu Gd Tb Dy Ho Er Tm "
-    "Yb Lu Hf Ta W Re Os Ir Pt Au Hg Tl Pb Bi Po At Rn Fr Ra Ac Th Pa U Np Pu Am Cm Bk Cf Es Fm Md No "
-    "Lr Rf Db Sg Bh Hs Mt Ds Rg Cn Nh Fl Mc Lv Ts Og D").split()
-_ELEMENT_SET = frozenset(_ELEMENTS)
-_ELEMENT = "|".join(sorted(_ELEMENTS, key=len, reverse=True))
+_ELEMENT_SET = frozenset(ELEMENT_SYMBOLS)  # the 118 symbols and D, as masking reads them
+_ELEMENT = "|".join(sorted(ELEMENT_SYMBOLS, key=len, reverse=True))
 # one piece of a formula written with spaces ("Y Ba2 Cu3 O7-d", "Cu(3-x) Pdx Oy")
 _FORMULA_PART = re.compile(
     rf"(?:[(\[]?(?:{_ELEMENT})(?:[\d.]*[xyzdn]?(?:[-+][\d.]*[xyzdn]?)?)?(?:,(?:{_ELEMENT}))*[)\]]?[\d.xyzn+-]*)+")
