@@ -41,6 +41,21 @@ async def load(url: str, n: int) -> tuple[list[float], list[str]]:
     return [t for t, _ in done], [e for _, e in done if e]
 
 
+def build_index(root: Path, n: int) -> Path:
+    """An index of n real mp40 structures under the shipped default model."""
+    import pandas as pd
+
+    import crystalclip
+    from crystalclip.index import Index
+
+    table = pd.read_csv(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mp40" / "captions_1000.csv")
+    (root / "cifs").mkdir(parents=True, exist_ok=True)
+    for row in table.head(n).itertuples():
+        (root / "cifs" / f"{row.material_id}.cif").write_text(row.cif)
+    Index.build(root / "cifs", crystalclip.load("default")).save(root / "index")
+    return root / "index"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--index", type=Path)
@@ -50,10 +65,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         index_dir = args.index
         if index_dir is None:
-            sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-            from tests.test_server import build_index
-
-            index_dir, _ = build_index(Path(tmp), n=200)
+            index_dir = build_index(Path(tmp), n=200)
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]

@@ -190,13 +190,12 @@ def main(argv=None) -> int:
     pooled = [collate_pool([ref_items[i] for i in b]) for b in batches]  # cgcnn's DataLoader work
     text = F.normalize(torch.randn(len(graphs), args.dim), dim=1)  # fixed random "text" vectors
 
-    cfg = CGCNNConfig(atom_features="cgcnn92", atom_dim=args.dim, num_layers=args.layers,
-                      cutoff=gconfig.cutoff, gaussian_step=gconfig.gaussian_step, pooling="mean")
-    ours = CGCNN(cfg)
+    cfg = CGCNNConfig(atom_features="cgcnn92", atom_dim=args.dim, num_layers=args.layers, pooling="mean")
+    ours = CGCNN(cfg, gconfig)
     state = {k: v for k, v in ours.state_dict().items() if k != "element_table"}
-    loop_ref = ReferenceCGCNN(table.shape[1], cfg.num_gaussians, args.dim, args.layers)
+    loop_ref = ReferenceCGCNN(table.shape[1], ours.num_gaussians, args.dim, args.layers)
     loop_ref.load_state_dict(state)
-    batched_ref = ReferenceCGCNN(table.shape[1], cfg.num_gaussians, args.dim, args.layers)
+    batched_ref = ReferenceCGCNN(table.shape[1], ours.num_gaussians, args.dim, args.layers)
     batched_ref.load_state_dict(state)
 
     def step_ours(b):

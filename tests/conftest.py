@@ -40,7 +40,8 @@ def trained_run(tmp_path_factory):
     """A short real run shared by the model tests: 1,000 mp40 structures with their captions,
     frozen MiniLM (features cached in the dataset), CGCNN, 6 epochs."""
     from crystalclip.data.build import build_dataset
-    from crystalclip.training import load_recipe, train
+    from crystalclip.recipe import load_recipe
+    from crystalclip.training import train
 
     root = tmp_path_factory.mktemp("run")
     build_dataset([MP40 / "captions_1000.csv"], root / "data")

@@ -176,5 +176,5 @@ def test_config_validation():
         CGCNNConfig(pooling="max")
     with pytest.raises(ValueError):
         CGCNNConfig.from_dict({"atom_dim": 64, "hidden": 3})
-    assert CGCNNConfig().num_gaussians == 41
+    assert CGCNN().num_gaussians == 41
     assert CGCNN(num_layers=5).config.num_layers == 5

@@ -41,12 +41,14 @@ def test_search_ranks_a_dataset_and_caches_embeddings(trained_run, tmp_path):
     results = json.loads(first.stdout)["results"]
     assert [r["rank"] for r in results] == [1, 2, 3, 4, 5]
     assert results[0]["score"] >= results[-1]["score"]
-    assert list((tmp_path / "crystalclip" / "embeddings").glob("*.npy"))
+    assert list((tmp_path / "crystalclip" / "indexes").glob("*/faiss.index"))  # built once per model
     again = _cli("search", "cubic perovskite oxide", "--model", root / "run", "--data", root / "data", "-k", "5",
                  "--json", cache=tmp_path)
     assert json.loads(again.stdout)["results"] == results
     table = _cli("search", "layered sulfide", "--model", root / "run", "--data", root / "data", cache=tmp_path)
-    assert table.returncode == 0 and "space group" in table.stdout
+    assert table.returncode == 0 and "SG " in table.stdout and "mp40" in table.stdout
+    lines = table.stdout.splitlines()
+    assert len(lines) <= 1 + 2 * 10 and all(len(line) <= 80 for line in lines)  # fits an 80-column terminal
 
 
 def test_search_and_evaluate_errors_are_clear(trained_run, tmp_path):

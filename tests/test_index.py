@@ -22,10 +22,10 @@ torch.set_num_threads(1)
 
 def _random_model(directory: Path, seed: int):
     from crystalclip.models.clip import CrystalClip, ModelConfig
-    from crystalclip.training import load_recipe
+    from crystalclip.recipe import load_recipe
 
     torch.manual_seed(seed)
-    CrystalClip(ModelConfig.from_dict(load_recipe("default")["model"])).save(directory)
+    CrystalClip(load_recipe("default").model).save(directory)
     return crystalclip.load(directory)
 
 
@@ -58,7 +58,9 @@ def test_build_records_broken_files_and_ranks(setup):
     assert [r["rank"] for r in results] == [1, 2, 3, 4, 5]
     scores = [r["score"] for r in results]
     assert scores == sorted(scores, reverse=True)
-    assert set(results[0]) >= {"rank", "id", "formula", "spacegroup_number", "score", "path", "title"}
+    from crystalclip.index import RESULT_FIELDS
+
+    assert list(results[0]) == RESULT_FIELDS
     row = index.meta.set_index("id").loc["mp-20744"]  # ZrInNi2, Fm-3m (declared P1 in the CIF: spglib finds it)
     assert row["formula"] == "ZrInNi2" and row["spacegroup_number"] == 225 and row["crystal_system"] == "cubic"
     assert list(row["elements"]) == ["In", "Ni", "Zr"]
@@ -125,8 +127,14 @@ def test_another_model_is_refused(setup):
     with pytest.raises(ValueError, match="built with the model"):
         setup["index"].search("oxide", model=other)
     setup["index"].save(setup["root"] / "saved")
-    reloaded = Index.load(setup["root"] / "saved")  # no model given: it loads the one it records
+    from crystalclip.api import open_index
+
+    reloaded = open_index(setup["root"] / "saved")  # no model given: it loads the one it records
     assert reloaded.search("oxide", k=3) == setup["index"].search("oxide", k=3, model=setup["model"])
+    with pytest.raises(ValueError, match="built with the model"):
+        open_index(setup["root"] / "saved", other)
+    with pytest.raises(ValueError, match="no model attached"):
+        Index.load(setup["root"] / "saved").search("oxide")
 
 
 def test_add_embeds_only_new_files_and_resumes_after_a_kill(setup, tmp_path, monkeypatch):
@@ -237,7 +245,9 @@ def test_cli_errors_are_clean(setup, tmp_path):
         (("search", "oxide", "--index", out, "--filter", "color=red"), "unknown filter"),
         (("search", "oxide", "--index", tmp_path / "missing"), "no index"),
         (("search", "oxide", "--index", out, "--model", other), "built with the model"),
-        (("search", "--like", setup["cifs"] / "mp-20744.cif"), "--index"),
+        (("search", "oxide", "--like", setup["cifs"] / "mp-20744.cif", "--index", out), "not both"),
+        (("search", "oxide", "--index", out, "--data", tmp_path), "not both"),
+        (("classify", setup["cifs"], "--labels", "metal", "--template", "a {0} {1}"), "must hold one"),
         (("classify", setup["cifs"], "--labels", " , "), "at least one label"),
     ]
     for args, message in cases:

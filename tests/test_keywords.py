@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from crystalclip.text.keywords import (GENERIC_TERMS, PROPERTY_TERMS, STOPWORDS, candidate_phrases,
-                                       clean_keywords, dataset_keywords, document_text, extract_keywords,
-                                       is_generic, property_terms)
-from crystalclip.text.llm import ChatClient, LLMError, llm_keywords, parse_json_object
+                                       clean_keywords, document_text, extract_keywords,
+                                       is_generic, llm_keywords, property_terms)
+from crystalclip.derive import dataset_keywords
+from crystalclip.text.llm import ChatClient, LLMError, parse_json_object
 
 from .conftest import MP40
 
@@ -248,7 +249,7 @@ def dataset(tmp_path_factory):
 
 
 def test_dataset_keywords_offline(dataset):
-    from crystalclip.data.derived import read_texts
+    from crystalclip.data.dataset import Dataset
 
     directory, table = dataset
     calls = []
@@ -257,8 +258,8 @@ def test_dataset_keywords_offline(dataset):
     assert summary["backend"] == "offline" and summary["structures"] == len(table)
     assert summary["documents"] == len(docs) < len(table)  # shared titles are processed once
     assert calls and calls[-1] == (len(docs), len(docs))
-    texts = read_texts(directory, "keywords")
-    assert len(texts) == summary["with_keywords"] >= 0.8 * len(table) and set(texts) <= set(table["id"])
+    texts = Dataset(directory).read_texts("keywords")
+    assert len(texts) == summary["written"] >= 0.8 * len(table) and set(texts) <= set(table["id"])
     by_id = table.set_index("id")
     for id_, (text,) in texts.items():
         kws = text.split(", ")
@@ -274,11 +275,11 @@ def test_dataset_keywords_offline(dataset):
         assert len({texts.get(i, [""])[0] for i in ids}) == 1
 
     trial = dataset_keywords(directory, limit=5)
-    assert trial["structures"] == 5 and len(read_texts(directory, "keywords")) <= 5
+    assert trial["structures"] == 5 and len(Dataset(directory).read_texts("keywords")) <= 5
 
 
 def test_dataset_keywords_llm(dataset, server):
-    from crystalclip.data.derived import read_texts
+    from crystalclip.data.dataset import Dataset
 
     directory, table = dataset
     docs = list(dict.fromkeys(document_text(r) for r in table.to_dict("records")))
@@ -304,8 +305,8 @@ def test_dataset_keywords_llm(dataset, server):
     bad_ids = [r["id"] for r in table.to_dict("records") if document_text(r) == bad]
     assert summary["failed_count"] == 1 and summary["failed"][0][0] == bad_ids[0]
     assert "JSON" in summary["failed"][0][1]
-    texts = read_texts(directory, "keywords")
-    assert summary["with_keywords"] == len(texts) == len(table) - len(bad_ids)
+    texts = Dataset(directory).read_texts("keywords")
+    assert summary["written"] == len(texts) == len(table) - len(bad_ids)
     for row in table.to_dict("records"):
         i = docs.index(document_text(row))
         if row["id"] in bad_ids:

@@ -7,7 +7,7 @@ import torch
 
 import crystalclip as cc
 from crystalclip.models.clip import CrystalClip, ModelConfig
-from crystalclip.training import load_recipe
+from crystalclip.recipe import load_recipe
 
 from .conftest import mp40_table
 
@@ -16,17 +16,17 @@ def test_short_training_beats_random_on_held_out(trained_run):
     root, summary = trained_run
     metrics = json.loads((root / "run" / "config.json").read_text())["training"]
     assert metrics == summary
-    from crystalclip.data.pairs import PairData
+    from crystalclip.data.dataset import Dataset
     from crystalclip.encoding import embed_rows, embed_text_features, split_queries
     from crystalclip.evaluation import retrieval_metrics
 
     model = CrystalClip.load(root / "run")
-    data = PairData(root / "data")
+    data = Dataset(root / "data")
     rows = data.rows("test")
     texts, formulas = data.text_features(model.text_tower), data.formula_features(model.text_tower)
     ids, owners = split_queries(data, rows)
     result = retrieval_metrics(embed_text_features(model, texts[torch.as_tensor(ids)]),
-                               embed_rows(model, data, rows, formulas), owners)
+                               embed_rows(model, data.graphs, rows, formulas), owners)
     assert result["text_to_crystal"]["R@10"] > 3 * result["random"]["R@10"]
     for name in ("metrics.csv", "training_curve.png", "model.safetensors", "config.json"):
         assert (root / "run" / name).stat().st_size > 0
@@ -61,7 +61,7 @@ def test_loading_refuses_a_pickle(tmp_path, trained_run):
 def test_unknown_recipe_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown recipe"):
         load_recipe("nope")
-    assert ModelConfig.from_dict(load_recipe("default")["model"]).embed_dim == 256
+    assert load_recipe("default").model.embed_dim == 256
 
 
 def test_resume_continues_from_the_last_checkpoint(tmp_path):
@@ -75,7 +75,7 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path):
     build_dataset([MP40 / "captions_708.csv"], tmp_path / "data", source_options={"limit": 160}, workers=1)
     recipe = load_recipe("default", {"train.epochs": 2, "train.batch_size": 32, "train.warmup_steps": 2})
     train(tmp_path / "data", recipe, tmp_path / "run", progress_bar=False)
-    recipe["train"]["epochs"] = 3
+    recipe.train.epochs = 3
     summary = train(tmp_path / "data", recipe, tmp_path / "run", resume=True, progress_bar=False)
     epochs = pd.read_csv(tmp_path / "run" / "metrics.csv")["epoch"].tolist()
     assert epochs == [0, 1, 2] and summary["epochs"] == 3

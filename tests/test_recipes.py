@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from crystalclip.data.derived import read_texts, write_texts
-from crystalclip.data.pairs import Augmentation, PairCollate, PairData
+from crystalclip.data.dataset import Dataset
+from crystalclip.data.loader import Augmentation, PairCollate
 from crystalclip.models.clip import CrystalClip, ModelConfig
-from crystalclip.training import load_recipe, loss_settings, merge, train
+from crystalclip.recipe import load_recipe, loss_settings, merge
+from crystalclip.training import train
 
 from .conftest import mp40_table
 
@@ -26,32 +27,30 @@ def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("recipes")
     mp40_table().head(300).to_csv(root / "mp40.csv", index=False)
     build_dataset([root / "mp40.csv"], root / "data")
-    table = PairData(root / "data").table
-    write_texts(root / "data", "keywords", {i: [", ".join(t[0].split()[:4])] for i, t in zip(table["id"], table["texts"])})
+    table = Dataset(root / "data").table
+    Dataset(root / "data").write_texts("keywords", {i: [", ".join(t[0].split()[:4])] for i, t in zip(table["id"], table["texts"])})
     return root / "data"
 
 
 @pytest.mark.parametrize("name", RECIPES)
 def test_recipes_load_and_build(name):
     recipe = load_recipe(name)
-    assert recipe["name"] == name
-    for stage in recipe.get("stages", [{}]):
-        settings = merge(recipe, stage)
-        loss, params = loss_settings(settings)
-        from crystalclip.losses import get_loss
+    assert recipe.name == name
+    from crystalclip.losses import get_loss
 
-        get_loss(loss, **params)  # known loss, accepted parameters
-    model = CrystalClip(ModelConfig.from_dict(recipe["model"]))
-    assert model.config.embed_dim == recipe["model"]["embed_dim"]
+    for settings in [recipe, *(recipe.stage(n)[2] for n in range(len(recipe.stages)))]:
+        get_loss(*loss_settings(settings.loss)[:1], **loss_settings(settings.loss)[1])  # known loss, accepted keys
+    model = CrystalClip(recipe.model)
+    assert model.config.embed_dim == recipe.model.embed_dim
 
 
 def test_clasp_follows_the_paper():
     recipe = load_recipe("clasp")
-    pretrain, finetune = (merge(recipe, s) for s in recipe["stages"])
-    assert loss_settings(pretrain) == ("cosface", {"margin": 0.5, "scale": 3.0})
-    assert loss_settings(finetune) == ("cosface", {"margin": 0.1, "scale": 10.0})
-    assert finetune["data"]["texts"] == "keywords" and recipe["model"]["text"]["trainable_layers"] == 0
-    assert recipe["model"]["head_layers"] == 3 and recipe["model"]["cgcnn"]["num_layers"] == 5
+    (_, _, pretrain), (_, _, finetune) = recipe.stage(0), recipe.stage(1)
+    assert loss_settings(pretrain.loss) == ("cosface", {"margin": 0.5, "scale": 3.0})
+    assert loss_settings(finetune.loss) == ("cosface", {"margin": 0.1, "scale": 10.0})
+    assert finetune.data.texts == "keywords" and recipe.model.text.trainable_layers == 0
+    assert recipe.model.head_layers == 3 and recipe.model.cgcnn.num_layers == 5
 
 
 def test_merge_is_recursive_and_leaves_inputs_alone():
@@ -62,9 +61,9 @@ def test_merge_is_recursive_and_leaves_inputs_alone():
 
 
 def test_text_pool_merges_derived_texts(dataset):
-    data = PairData(dataset)
+    data = Dataset(dataset)
     pool = data.text_pool(["pairs", "keywords"])
-    keywords = read_texts(dataset, "keywords")
+    keywords = Dataset(dataset).read_texts("keywords")
     row = 0
     texts = [pool.texts[i] for i in pool.row_texts[row]]
     assert texts == list(data.table["texts"].iloc[row]) + keywords[data.table["id"].iloc[row]]
@@ -73,11 +72,11 @@ def test_text_pool_merges_derived_texts(dataset):
 
 
 def test_augmented_views_move_atoms_and_change_texts(dataset):
-    data = PairData(dataset)
+    data = Dataset(dataset)
     rows = data.rows("train")[:8].tolist()
-    plain = PairCollate(data)(rows)
+    plain = PairCollate(data, data.graphs)(rows)
     torch.manual_seed(0)
-    collate = PairCollate(data, augmentation=Augmentation(max_displacement=0.5, max_strain=0.05, sentence_drop=0.2,
+    collate = PairCollate(data, data.graphs, augmentation=Augmentation(max_displacement=0.5, max_strain=0.05, sentence_drop=0.2,
                                                           mask_fraction=0.15), views=2)
     batch = collate(rows)
     assert batch.text_features is None  # augmented texts go through the tower
@@ -91,14 +90,14 @@ def test_two_stages_start_from_the_first_stages_weights(dataset, tmp_path):
     """Stage 2 with lr 0 must end exactly where stage 1 ended: it starts from those weights, with a
     fresh optimizer of its own (Lightning's resume would restore the first stage's optimizer)."""
     recipe = load_recipe("clasp", {**FAST, "train.epochs": 2, "model.cgcnn.num_layers": 2})
-    recipe["stages"][1]["train"] = {"epochs": 1, "lr": 0.0, "warmup_steps": 0}
+    recipe.stages[1]["train"] = {"epochs": 1, "lr": 0.0, "warmup_steps": 0}
     summary = train(dataset, recipe, tmp_path / "run", progress_bar=False)
     assert [s["stage"] for s in summary["stages"]] == ["pretrain", "finetune"]
     first = dict(CrystalClip.load(tmp_path / "run" / "pretrain").named_parameters())
     final = dict(CrystalClip.load(tmp_path / "run").named_parameters())  # (batch-norm statistics do move)
     assert first.keys() == final.keys()
     assert all(torch.equal(first[k], final[k]) for k in first)
-    fresh = dict(CrystalClip(ModelConfig.from_dict(recipe["model"])).named_parameters())
+    fresh = dict(CrystalClip(recipe.model).named_parameters())
     assert not torch.equal(fresh["crystal_head.0.weight"], final["crystal_head.0.weight"])
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["recipe"]["stages"][1]["data"]["texts"] == "keywords"
@@ -121,7 +120,7 @@ def test_fine_tuned_tower_with_augmentations_and_intramodal_terms_trains(dataset
     recipe = load_recipe("clac", {**FAST, "train.epochs": 1, "train.epoch_rows": 64, "intramodal": 0.5,
                                   "data.texts": ["pairs", "keywords"], "model.text.max_length": 32,
                                   "model.text.trainable_layers": 1, "train.text_lr": 1e-3})
-    before = CrystalClip(ModelConfig.from_dict(recipe["model"])).text_tower.state_dict()
+    before = CrystalClip(recipe.model).text_tower.state_dict()
     summary = train(dataset, recipe, tmp_path / "run", progress_bar=False)
     assert summary["epochs"] == 1 and np.isfinite(summary["best_val_R@10"])
     after = CrystalClip.load(tmp_path / "run").text_tower.state_dict()
@@ -136,7 +135,7 @@ def test_compare_trains_evaluates_tabulates_and_reuses_runs(dataset, tmp_path, m
     recipe = load_recipe("clasp", {**FAST, "model.cgcnn.num_layers": 2, "train.epoch_rows": 64})
     import yaml
 
-    fast.write_text(yaml.safe_dump(recipe))
+    fast.write_text(yaml.safe_dump(recipe.to_dict()))
     results = tmp_path / "results.md"
     results.write_text(f"old table\n\n{NOTES}\nwritten by hand\n")
     reports = compare(["default", str(fast)], dataset, tmp_path / "runs", minutes=0.05, results=results,
@@ -161,8 +160,8 @@ def test_cli_writes_derived_texts(dataset):
     runner = CliRunner()
     result = runner.invoke(app, ["data", "describe", str(dataset), "--limit", "20", "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["described"] == 20
-    descriptions = read_texts(dataset, "descriptions")
+    assert json.loads(result.stdout)["written"] == 20
+    descriptions = Dataset(dataset).read_texts("descriptions")
     assert len(descriptions) == 20 and all("space group" in t[0] for t in descriptions.values())
     result = runner.invoke(app, ["data", "keywords", str(dataset), "--llm-url", "http://127.0.0.1:9/v1"])
     assert result.exit_code == 2 and "--llm-model" in result.output

@@ -10,9 +10,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # guard only: the code must not ne
 
 from .conftest import mp40_table  # noqa: E402
 from crystalclip.data.build import PAIRS_FILE, build_dataset  # noqa: E402
-from crystalclip.data.derived import read_texts  # noqa: E402
-from crystalclip.text.summarize import (  # noqa: E402
-    ExtractiveSummarizer, dataset_summaries, document_parts, n_words, split_sentences, structure_documents)
+from crystalclip.data.dataset import Dataset  # noqa: E402
+from crystalclip.derive import dataset_summaries, structure_documents  # noqa: E402
+from crystalclip.models.text import get_text_tower  # noqa: E402
+from crystalclip.text.summarize import ExtractiveSummarizer, document_parts, n_words  # noqa: E402
+from crystalclip.text.sentences import split_sentences  # noqa: E402
 
 ROWS = 30
 
@@ -64,14 +66,14 @@ def test_document_parts():
 def test_extractive_prefers_central_sentences():
     doc = ("SrTiO3 is a cubic perovskite oxide. The perovskite SrTiO3 has corner-sharing TiO6 octahedra. "
            "We thank the funding agency for financial support. Cubic SrTiO3 perovskite is an insulator.")
-    summary = ExtractiveSummarizer()([doc], max_words=20)[0]
+    summary = ExtractiveSummarizer(get_text_tower("minilm"))([doc], max_words=20)[0]
     assert "funding" not in summary and 0 < n_words(summary) <= 20
     assert all(s in doc for s in split_sentences(summary))
     # order of the document is kept
     chosen = split_sentences(summary)
     assert [doc.index(s) for s in chosen] == sorted(doc.index(s) for s in chosen)
     # a single sentence longer than max_words is cut, never empty
-    assert ExtractiveSummarizer()([doc.split(". ")[1] + "."], max_words=4)[0] == "The perovskite SrTiO3 has"
+    assert ExtractiveSummarizer(get_text_tower("minilm"))([doc.split(". ")[1] + "."], max_words=4)[0] == "The perovskite SrTiO3 has"
 
 
 def test_extractive_dataset_summaries(dataset):
@@ -81,13 +83,13 @@ def test_extractive_dataset_summaries(dataset):
     assert len(long_docs) > 5
     calls = []
     info = dataset_summaries(dataset, max_words=max_words, progress=lambda done, total: calls.append((done, total)))
-    assert info["structures"] == info["summarized"] == ROWS and info["failed"] == []
+    assert info["structures"] == info["written"] == ROWS and info["failed"] == []
     assert info["documents"] == len(set(docs.values())) == ROWS - 5  # six rows share one document
     assert info["shortened"] == sum(n_words(d) > max_words for d in docs.values())
     assert calls[-1] == (len(long_docs), len(long_docs))
     assert info["summarizer"] == "extractive" and info["path"].endswith("texts/summaries.parquet")
 
-    summaries = read_texts(dataset, "summaries")
+    summaries = Dataset(dataset).read_texts("summaries")
     assert set(summaries) == set(docs)
     for sid, texts in summaries.items():
         assert len(texts) == 1
@@ -109,14 +111,14 @@ def test_a_failing_summariser_loses_only_its_documents(dataset, monkeypatch):
     docs = documents_of(dataset)
     info = dataset_summaries(dataset, max_words=25)
     long_ids = {sid for sid, d in docs.items() if n_words(d) > 25}
-    assert info["n_failed"] == len(long_ids) > 0 and info["summarized"] == ROWS - len(long_ids)
+    assert info["failed_count"] == len(long_ids) > 0 and info["written"] == ROWS - len(long_ids)
     assert info["failed"][0][1] == "summariser failed: generation failed"
-    assert set(read_texts(dataset, "summaries")) == set(docs) - long_ids
+    assert set(Dataset(dataset).read_texts("summaries")) == set(docs) - long_ids
 
 
 def test_limit_and_abstract_column(dataset, tmp_path):
     info = dataset_summaries(dataset, max_words=60, limit=5)
-    summaries, docs = read_texts(dataset, "summaries"), documents_of(dataset)
+    summaries, docs = Dataset(dataset).read_texts("summaries"), documents_of(dataset)
     assert info["structures"] == len(summaries) == 5
     # documents of at most max_words words are kept as they are
     assert all(n_words(docs[i]) <= 60 for i in summaries) and info["shortened"] == 0
@@ -128,7 +130,7 @@ def test_limit_and_abstract_column(dataset, tmp_path):
     pairs["abstract"] = None
     pairs.loc[0, "abstract"] = "We report a new intermetallic. Its magnetism is unusual at 2 K."
     pairs.to_parquet(copy / PAIRS_FILE, index=False)
-    docs = structure_documents(copy, limit=2)
+    docs = structure_documents(Dataset(copy), limit=2)
     assert docs[pairs["id"][0]].endswith("We report a new intermetallic. Its magnetism is unusual at 2 K.")
     assert "report" not in docs[pairs["id"][1]]
 
@@ -163,9 +165,9 @@ def test_local_seq2seq_model(dataset, tmp_path):
 
     max_words = 12
     info = dataset_summaries(dataset, summarizer=str(tmp_path / "bart"), max_words=max_words, limit=6)
-    assert info["structures"] == info["summarized"] == 6 and info["failed"] == []
+    assert info["structures"] == info["written"] == 6 and info["failed"] == []
     assert info["summarizer"] == str((tmp_path / "bart").resolve())
-    summaries = read_texts(dataset, "summaries")
+    summaries = Dataset(dataset).read_texts("summaries")
     docs = documents_of(dataset)
     assert len(summaries) == 6
     for sid, (summary,) in summaries.items():

@@ -34,7 +34,9 @@ def test_default_path_and_config_roundtrip():
     path = default_text_model_path()
     assert (path / "config.json").is_file() and (path / "model.safetensors").is_file()
     cfg = TextTowerConfig(model="minilm", max_length=64, trainable_layers=2, pooling="cls")
-    assert TextTowerConfig.from_dict({**cfg.to_dict(), "unknown": 1}) == cfg
+    assert TextTowerConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="unknown key text.unknown"):
+        TextTowerConfig.from_dict({**cfg.to_dict(), "unknown": 1})
     with pytest.raises(ValueError):
         TextTowerConfig(pooling="max")
 

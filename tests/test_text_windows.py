@@ -103,7 +103,7 @@ def test_window_tokens_and_owner(windows, captions, long_text):
 def test_encode_matches_forward_texts_and_progress(windows, captions, long_text):
     texts = [captions[2], long_text, captions[3], long_text[: len(long_text) // 2]]
     calls = []
-    encoded = windows.encode(texts, batch_size=3, progress=calls.append)
+    encoded = windows.encode(texts, batch_size=3, progress=lambda done, total: calls.append(done))
     with torch.no_grad():
         direct = windows.forward_texts(texts)
     assert direct.shape == (4, windows.dim)

@@ -1,4 +1,4 @@
-"""The Python facade: load a model, encode structures and texts, classify zero-shot.
+"""The Python facade: load a model, encode structures and texts, classify zero-shot, open an index.
 
     import crystalclip as cc
     model = cc.load("default")
@@ -9,20 +9,24 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from .data.batching import collate_graphs
-from .graphs import GraphConfig, build_graph
+from .errors import BadInput
+from .graphs import build_graph
+from .index import Index
 from .models.clip import CrystalClip
-from .structures import Crystal, ReadFailure, StructureError, iter_crystals
+from .structures import Crystal, ReadFailure, StructureError, expand_inputs, read_input
 
 DEFAULT_MODEL = "default"
 FORMULA_CACHE_SIZE = 50_000
+MAX_LABELS, MAX_LABEL_CHARS = 20, 200
 
 
 def packaged_model_path(name: str = DEFAULT_MODEL) -> Path:
@@ -38,33 +42,68 @@ def load(name_or_path: str | os.PathLike = DEFAULT_MODEL) -> "Model":
     return Model(CrystalClip.load(path), path)
 
 
-def to_crystals(structures) -> list[Crystal]:
-    """pymatgen Structures, Crystals, CIF texts or paths (files or folders) -> Crystals.
+def open_index(directory: str | os.PathLike, model=None) -> Index:
+    """An index with the model that embeds its queries attached: `model` (a name, a run directory or a
+    loaded Model), else the one the index records; ModelMismatch if they differ."""
+    index = Index.load(directory)
+    if model is None:
+        model = index.info["model"]["path"]
+    if not isinstance(model, Model):
+        model = load(model)
+    index.check_model(model)
+    index.model = model
+    return index
 
-    An unreadable input raises StructureError naming it: encoding must return one row per input.
-    """
-    if isinstance(structures, (str, os.PathLike)) or not isinstance(structures, Iterable):
-        structures = [structures]
-    crystals = []
-    for item in structures:
-        if isinstance(item, Crystal):
-            crystals.append(item)
-        elif hasattr(item, "lattice") and hasattr(item, "species"):  # a pymatgen Structure
-            crystals.append(Crystal.from_pymatgen(item))
-        else:
-            for found in iter_crystals(item):
-                if isinstance(found, ReadFailure):
+
+def check_prompts(labels: Sequence[str], template: str = "{}") -> list[str]:
+    """The labels, stripped, if they and the template make prompts; BadInput with the reason otherwise."""
+    names = [str(label).strip() for label in labels if str(label).strip()]
+    if not names:
+        raise BadInput("give at least one label, e.g. superconductor,insulator")
+    if len(names) > MAX_LABELS:
+        raise BadInput(f"at most {MAX_LABELS} labels, not {len(names)}")
+    if len(set(names)) != len(names):
+        raise BadInput("a label is given twice")
+    if any(len(n) > MAX_LABEL_CHARS for n in names):
+        raise BadInput(f"a label is longer than {MAX_LABEL_CHARS} characters")
+    try:
+        template.format("label")
+        one_slot = template.count("{}") == 1
+    except (IndexError, KeyError, ValueError):
+        one_slot = False
+    if not one_slot:
+        raise BadInput(f"the template {template!r} must hold one '{{}}' where the label goes, like 'a {{}} material'")
+    return names
+
+
+class Encoded(NamedTuple):
+    """What `errors="skip"` returns: the rows that encoded, which inputs they are, and the rest."""
+
+    embeddings: np.ndarray  # (n encoded, D) unit rows
+    index: list[int]  # position in the inputs of each row
+    failures: list[tuple[int, str]]  # (position in the inputs, reason)
+
+
+def to_crystals(structures, errors: str = "raise") -> tuple[list[Crystal], list[tuple[int, str]]]:
+    """pymatgen Structures, Crystals, CIF texts or paths (files, folders, tables) -> Crystals, and the
+    inputs that gave none as (position, "where: reason"). errors="raise" raises at the first."""
+    crystals, failures = [], []
+    for item in expand_inputs(structures):
+        for found, _ in read_input(item):
+            if isinstance(found, ReadFailure):
+                if errors == "raise":
                     raise StructureError(str(found))
+                failures.append((len(crystals) + len(failures), str(found)))
+            else:
                 crystals.append(found)
-    return crystals
+    return crystals, failures
 
 
 class Model:
     def __init__(self, clip: CrystalClip, path: Path | None = None):
         self.clip = clip.eval()
         self.path = path
-        cgcnn = clip.config.cgcnn
-        self.graph_config = GraphConfig(cutoff=cgcnn.get("cutoff", 8.0), gaussian_step=cgcnn.get("gaussian_step", 0.2))
+        self.graph_config = clip.config.graph  # the model's: training and every encode build the same graphs
         self._formulas: dict[str, torch.Tensor] = {}  # formula -> tower features: formulas repeat a lot
 
     def _formula_features(self, formulas: list[str]) -> torch.Tensor:
@@ -88,30 +127,58 @@ class Model:
         return self.clip.embed_text_features(features).numpy()
 
     @torch.no_grad()
-    def encode_crystals(self, crystals: Sequence[Crystal], batch_size: int = 128, progress=None) -> np.ndarray:
-        out = []
+    def encode_crystals(self, crystals: Sequence[Crystal], batch_size: int = 128, progress=None,
+                        errors: str = "raise"):
+        """(N, D) unit rows. errors="raise": a structure the model cannot take raises, naming it;
+        errors="skip": an `Encoded` of the rows that encoded and the failures with their reasons."""
+        if errors not in ("raise", "skip"):
+            raise BadInput(f"errors must be 'raise' or 'skip', not {errors!r}")
+        out, kept, failures = [], [], []
         for start in range(0, len(crystals), batch_size):
-            chunk = crystals[start:start + batch_size]
-            graphs = collate_graphs([build_graph(c, self.graph_config) for c in chunk])
-            formulas = None
-            if self.clip.config.composition_channel:
-                formulas = self._formula_features([c.reduced_formula() for c in chunk])
-            out.append(self.clip.embed_crystals(graphs, formulas).numpy())
+            graphs, chunk = [], []
+            for position in range(start, min(start + batch_size, len(crystals))):
+                try:
+                    graphs.append(build_graph(crystals[position], self.graph_config))
+                    chunk.append(position)
+                except StructureError as error:
+                    if errors == "raise":
+                        raise StructureError(f"{crystals[position].id}: {error}") from None
+                    failures.append((position, str(error)))
+            if chunk:
+                formulas = None
+                if self.clip.config.composition_channel:
+                    formulas = self._formula_features([crystals[p].reduced_formula() for p in chunk])
+                out.append(self.clip.embed_crystals(collate_graphs(graphs), formulas).numpy())
+                kept += chunk
             if progress:
-                progress(start + len(chunk), len(crystals))
-        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+                progress(min(start + batch_size, len(crystals)), len(crystals))
+        embeddings = np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+        return embeddings if errors == "raise" else Encoded(embeddings, kept, failures)
 
-    def encode_structures(self, structures, batch_size: int = 128) -> np.ndarray:
-        """(N, D) unit rows, one per structure (pymatgen Structures, paths, CIF text or Crystals)."""
-        return self.encode_crystals(to_crystals(structures), batch_size=batch_size)
+    def encode_structures(self, structures, batch_size: int = 128, errors: str = "raise"):
+        """(N, D) unit rows, one per structure (pymatgen Structures, paths, CIF text or Crystals).
 
-    def classify(self, structures, labels: Sequence[str], template: str = "{}") -> np.ndarray:
-        """(N, L) zero-shot probabilities: softmax over the labels of the scaled cosine similarities."""
-        if not labels:
-            raise ValueError("give at least one label")
-        z = self.encode_structures(structures)
+        errors="raise" (default) stops at the first unusable input, naming it; errors="skip" returns an
+        `Encoded`: the rows that encoded, their positions among the structures read, and the failures."""
+        crystals, unread = to_crystals(structures, errors=errors)
+        encoded = self.encode_crystals(crystals, batch_size=batch_size, errors=errors)
+        if errors == "raise":
+            return encoded
+        # positions count every structure read or not, in input order
+        read = [p for p in range(len(crystals) + len(unread)) if p not in {u for u, _ in unread}]
+        failures = sorted(unread + [(read[p], f"{crystals[p].id}: {reason}") for p, reason in encoded.failures])
+        return Encoded(encoded.embeddings, [read[p] for p in encoded.index], failures)
+
+    def classify(self, structures, labels: Sequence[str], template: str = "{}", errors: str = "raise"):
+        """(N, L) zero-shot probabilities: softmax over the labels of the scaled cosine similarities.
+
+        errors="skip": an `Encoded` whose rows are the probabilities of the structures that encoded."""
+        labels = check_prompts(labels, template)
+        encoded = self.encode_structures(structures, errors=errors)
+        z = encoded if errors == "raise" else encoded.embeddings
         t = self.encode_texts([template.format(label) for label in labels])
         logits = float(self.clip.logit_scale.detach()) * z @ t.T
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
-        return p / p.sum(axis=1, keepdims=True)
+        p /= p.sum(axis=1, keepdims=True)
+        return p if errors == "raise" else encoded._replace(embeddings=p)

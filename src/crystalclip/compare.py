@@ -14,8 +14,9 @@ import time
 from datetime import date
 from pathlib import Path
 
-from .data.derived import COMMANDS, texts_path
+from .data.dataset import COMMANDS, Dataset
 from .fileio import atomic_path
+from .recipe import Recipe, load_recipe
 
 REPORT_FILE = "report.json"
 NOTES = "## Notes"
@@ -31,29 +32,28 @@ The baselines: `composition baseline` (the shipped bag-of-elements model), `form
 tower reads the reduced formula; no training)."""  # results.md from this heading on is kept when the table is rewritten
 
 
-def _kinds(recipe: dict) -> set[str]:
+def _kinds(recipe: Recipe) -> set[str]:
     """The derived texts a recipe (or any of its stages) trains on."""
     kinds = set()
-    for part in [recipe, *recipe.get("stages", [])]:
-        texts = part.get("data", {}).get("texts", "pairs")
+    for part in [recipe, *(recipe.stage(n)[2] for n in range(len(recipe.stages)))]:
+        texts = part.data.texts
         kinds.update([texts] if isinstance(texts, str) else texts)
     return kinds & set(COMMANDS)
 
 
-def ensure_derived_texts(data_dir: Path, recipes: dict[str, dict], log=print) -> None:
+def ensure_derived_texts(data_dir: Path, recipes: dict[str, Recipe], log=print) -> None:
     """Write the offline keywords / summaries / descriptions the recipes need and the dataset lacks."""
+    from . import derive
+
+    data = Dataset(data_dir)
     needed = set().union(*(_kinds(r) for r in recipes.values()))
+    makers = {"keywords": derive.dataset_keywords, "summaries": derive.dataset_summaries,
+              "descriptions": derive.dataset_descriptions}
     for kind in sorted(needed):
-        if texts_path(data_dir, kind).is_file():
+        if data.texts_path(kind).is_file():
             continue
         log(f"{data_dir} has no {kind}: writing them (`crystalclip data {COMMANDS[kind]}`, offline back-end)")
-        if kind == "keywords":
-            from .text.keywords import dataset_keywords as make
-        elif kind == "summaries":
-            from .text.summarize import dataset_summaries as make
-        else:
-            from .text.describe import dataset_descriptions as make
-        make(data_dir)
+        makers[kind](data_dir)
 
 
 def compare(recipe_names: list[str], data_dir: str | os.PathLike, out: str | os.PathLike = "runs/compare",
@@ -63,7 +63,7 @@ def compare(recipe_names: list[str], data_dir: str | os.PathLike, out: str | os.
     """Train (or reuse) and evaluate every recipe; returns {run name: report} and writes `results`."""
     from .api import load
     from .evaluation.report import evaluate
-    from .training import load_recipe, train
+    from .training import train
 
     data_dir, out = Path(data_dir), Path(out)
     overrides = {"train.max_minutes": minutes, "train.epochs": 1000}  # the clock ends training, not epochs
@@ -74,7 +74,7 @@ def compare(recipe_names: list[str], data_dir: str | os.PathLike, out: str | os.
     for name, recipe in recipes.items():
         run = out / Path(name).stem
         config = run / "config.json"
-        done = config.is_file() and json.loads(config.read_text()).get("recipe") == json.loads(json.dumps(recipe))
+        done = config.is_file() and json.loads(config.read_text()).get("recipe") == json.loads(json.dumps(recipe.to_dict()))
         if retrain or not done:
             if retrain or config.is_file():  # a finished run of another recipe or budget: start afresh
                 shutil.rmtree(run, ignore_errors=True)

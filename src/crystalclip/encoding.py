@@ -5,21 +5,23 @@ import numpy as np
 import torch
 
 from .data.batching import collate_graphs
-from .data.pairs import PairData
+from .data.dataset import Dataset
+from .graphs import GraphStore
 
 
 @torch.no_grad()
-def embed_rows(model, data: PairData, rows: np.ndarray, formula_features: torch.Tensor | None,
+def embed_rows(model, graphs: GraphStore, rows: np.ndarray, formula_features: torch.Tensor | None,
                batch_size: int = 256, progress=None) -> np.ndarray:
-    """(len(rows), D) unit-norm crystal embeddings of dataset rows, from their cached graphs."""
+    """(len(rows), D) unit-norm crystal embeddings of dataset rows, from their stored graphs (checked
+    against the model's graph settings: `Dataset.check_graphs`)."""
     was_training = model.training
     model.eval()
     out = []
     for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
-        graphs = collate_graphs([data.graphs[int(r)] for r in chunk])
+        batch = collate_graphs([graphs[int(r)] for r in chunk])
         formulas = None if formula_features is None else formula_features[torch.as_tensor(chunk)]
-        out.append(model.embed_crystals(graphs, formulas if model.config.composition_channel else None))
+        out.append(model.embed_crystals(batch, formulas if model.config.composition_channel else None))
         if progress:
             progress(min(start + batch_size, len(rows)), len(rows))
     model.train(was_training)
@@ -36,7 +38,7 @@ def embed_text_features(model, features: torch.Tensor, batch_size: int = 4096) -
     return torch.cat(out).numpy() if out else np.zeros((0, model.config.embed_dim), np.float32)
 
 
-def split_queries(data: PairData, rows: np.ndarray) -> tuple[np.ndarray, list[set[int]]]:
+def split_queries(data: Dataset, rows: np.ndarray) -> tuple[np.ndarray, list[set[int]]]:
     """The distinct texts of `rows` (as indices into data.texts) and, for each, the positions in
     `rows` of the structures it belongs to: a title shared by a series of structures is one query
     that any of them answers."""

@@ -9,7 +9,7 @@
     index.search("layered sulfide superconductor", k=10, model=model, elements=["Cu", "O"])
 
 An index directory holds `faiss.index` (the vectors), `meta.parquet` (one row per vector: id, path,
-formula, elements, spacegroup_number, crystal_system, title), `index.json` (the model that made it,
+source, formula, elements, spacegroup_number, crystal_system, text), `index.json` (the model that made it,
 by path and sha256 of its files; dim, count, kind, the ANN index's measured recall@10) and
 `failed.csv` (path, reason) for inputs that gave no structure. Exact inner-product search
 (`IndexFlatIP`) by default; `ann=True` builds an HNSW graph instead and measures its recall@10
@@ -21,20 +21,23 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .errors import BadInput, ModelMismatch, NotFound
 from .fileio import atomic_path
 from .models.clip import model_sha256
-from .structures import Crystal, ReadFailure
-from .structures import reader
+from .structures import Crystal, ReadFailure, expand_inputs, read_input
+from .structures.reader import TABLE_SUFFIXES
 from .structures.symmetry import CRYSTAL_SYSTEMS, crystal_system, spacegroup_number
 
 INDEX_FILE, META_FILE, INFO_FILE, FAILED_FILE = "faiss.index", "meta.parquet", "index.json", "failed.csv"
-META_COLUMNS = ["id", "path", "formula", "elements", "spacegroup_number", "crystal_system", "title"]
+META_COLUMNS = ["id", "source", "path", "formula", "elements", "spacegroup_number", "crystal_system", "text"]
+RESULT_FIELDS = ["rank", "id", "source", "formula", "spacegroup_number", "crystal_system", "score", "text", "path"]
+MAX_K = 100  # results per query, for every caller (CLI, API, server)
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 200, 128
 RECALL_QUERIES = 200  # indexed vectors used as queries when measuring the ANN index's recall@10
 CHUNK = 256  # structures read and embedded together
@@ -45,7 +48,7 @@ def model_identity(model) -> dict:
     """{"path", "sha256"}: sha256 over the model's config.json + model.safetensors (a moved copy still matches)."""
     path = getattr(model, "path", None)
     if path is None:
-        raise ValueError("this model has no directory: save it (model.clip.save(dir)) and load it from there first")
+        raise BadInput("this model has no directory: save it (model.clip.save(dir)) and load it from there first")
     return {"path": str(Path(path).resolve()), "sha256": model_sha256(path)}
 
 
@@ -100,7 +103,7 @@ class Index:
         counts = {"indexed": 0, "failed": 0, "skipped": 0}
         todo = []
         for item in items:
-            if isinstance(item, Path) and item.suffix.lower() != ".csv" and str(item) in present_paths:
+            if isinstance(item, Path) and not _is_table(item) and str(item) in present_paths:
                 counts["skipped"] += 1
             else:
                 todo.append(item)
@@ -113,8 +116,10 @@ class Index:
         def flush():
             nonlocal since_checkpoint
             if pending:
-                self._add_crystals(pending, model)
-                counts["indexed"] += len(pending)
+                lost = self._add_crystals(pending, model)
+                failed_now.extend(lost)
+                counts["failed"] += len(lost)
+                counts["indexed"] += len(pending) - len(lost)
                 since_checkpoint += len(pending)
                 pending.clear()
             if checkpoint is not None and since_checkpoint >= checkpoint_every:
@@ -123,11 +128,11 @@ class Index:
                 since_checkpoint = 0
 
         for done, item in enumerate(todo, 1):
-            for found, path in read_inputs(item):
+            for found, path in read_input(item):
                 if isinstance(found, ReadFailure):
                     failed_now.append((found.where, found.reason))
                     counts["failed"] += 1
-                elif path is not None and path.lower().endswith(".csv") and (path, found.id) in present_rows:
+                elif path is not None and _is_table(Path(path)) and (path, found.id) in present_rows:
                     counts["skipped"] += 1
                 else:
                     pending.append((found, path))
@@ -143,12 +148,22 @@ class Index:
             self.save(checkpoint)
         return counts
 
-    def _add_crystals(self, batch: list[tuple[Crystal, str | None]], model) -> None:
-        crystals = [c for c, _ in batch]
-        vectors = np.ascontiguousarray(model.encode_crystals(crystals), dtype=np.float32)
-        rows = pd.DataFrame([_meta_row(c, path) for c, path in batch], columns=META_COLUMNS)
-        self.faiss.add(vectors)
-        self.meta = pd.concat([self.meta, rows], ignore_index=True) if len(self.meta) else rows
+    def _add_crystals(self, batch: list[tuple[Crystal, str | None]], model) -> list[tuple[str, str]]:
+        """Embed and add; a structure the model cannot encode is returned as (where, reason)."""
+        encoded = model.encode_crystals([c for c, _ in batch], errors="skip")
+        kept = [batch[i] for i in encoded.index]
+        self.add_vectors(encoded.embeddings, [_meta_row(c, path) for c, path in kept])
+        return [(_where(*batch[i]), reason) for i, reason in encoded.failures]
+
+    def add_vectors(self, vectors: np.ndarray, rows: list[dict]) -> None:
+        """Add embeddings made elsewhere (a dataset's rows), one metadata row (META_COLUMNS) each."""
+        if len(vectors) != len(rows):
+            raise BadInput(f"{len(vectors)} vectors for {len(rows)} metadata rows")
+        if not rows:
+            return
+        frame = pd.DataFrame(rows, columns=META_COLUMNS)
+        self.faiss.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        self.meta = pd.concat([self.meta, frame], ignore_index=True) if len(self.meta) else frame
         self._records = None
         self.info["count"] = int(self.faiss.ntotal)
 
@@ -201,16 +216,16 @@ class Index:
     # ---- the model that made it ----
 
     def check_model(self, model) -> None:
-        """ValueError unless `model` is the one (same config + weights) this index was built with."""
+        """ModelMismatch unless `model` is the one (same config + weights) this index was built with."""
         mine = self.info["model"]
         theirs = model_identity(model)
         if theirs["sha256"] != mine["sha256"]:
-            raise ValueError(
+            raise ModelMismatch(
                 f"this index was built with the model at {mine['path']} (sha256 {mine['sha256'][:12]}), "
                 f"not with {theirs['path']} (sha256 {theirs['sha256'][:12]}): query it with that model, "
                 "or build a new index with this one")
         if model.dim != self.info["dim"]:
-            raise ValueError(f"model dimension {model.dim} != index dimension {self.info['dim']}")
+            raise ModelMismatch(f"model dimension {model.dim} != index dimension {self.info['dim']}")
 
     # ---- saving and loading ----
 
@@ -239,19 +254,23 @@ class Index:
 
         directory = Path(directory)
         if not (directory / INFO_FILE).is_file():
-            raise FileNotFoundError(f"no index at {directory} (no {INFO_FILE}); build one with `crystalclip index`")
+            raise NotFound(f"no index at {directory} (no {INFO_FILE}); build one with `crystalclip index`")
         for name in (INDEX_FILE, META_FILE):
             if not (directory / name).is_file():
-                raise FileNotFoundError(f"{directory} is not a complete index: {name} is missing")
+                raise NotFound(f"{directory} is not a complete index: {name} is missing")
         info = json.loads((directory / INFO_FILE).read_text())
         index = faiss.read_index(str(directory / INDEX_FILE))
         meta = pd.read_parquet(directory / META_FILE)
+        meta = meta.rename(columns={"title": "text"})  # format 1 called the text "title" and had no source
+        for column in META_COLUMNS:
+            if column not in meta.columns:
+                meta[column] = None
         if "elements" in meta.columns:
             meta["elements"] = meta["elements"].map(lambda e: list(e) if e is not None else [])
         failed_path = directory / FAILED_FILE
         failed = pd.read_csv(failed_path, dtype=str, keep_default_na=False) if failed_path.is_file() else None
         if not index.ntotal == len(meta) == info.get("count"):
-            raise ValueError(f"{directory} is inconsistent ({index.ntotal} vectors, {len(meta)} metadata rows, "
+            raise BadInput(f"{directory} is inconsistent ({index.ntotal} vectors, {len(meta)} metadata rows, "
                              f"index.json says {info.get('count')}): it was interrupted while being written; "
                              "delete it and build it again")
         if info.get("kind") == "hnsw":
@@ -262,16 +281,16 @@ class Index:
 
     def search(self, query, k: int = 10, model=None, elements: Iterable[str] | str | None = None,
                spacegroup: int | Iterable[int] | None = None, crystal_system: str | None = None) -> list[dict]:
-        """Top-k rows for a text, a Crystal or pymatgen Structure, or a vector. Texts and structures are
-        embedded by `model`, else by the model the index was built with (loaded from its recorded path).
+        """Top-k rows (1 <= k <= MAX_K) for a text, a Crystal or pymatgen Structure, or a vector. Texts and
+        structures are embedded by `model`, else by the one attached (`crystalclip.api.open_index`).
 
         Filters are exact: `elements` = the structure contains all of these; `spacegroup` = one number or
-        several; `crystal_system` = cubic, hexagonal, ... Results: rank, id, formula, spacegroup_number,
-        crystal_system, score (cosine similarity), path, title."""
+        several; `crystal_system` = cubic, hexagonal, ... Each result has RESULT_FIELDS: rank, id,
+        source, formula, spacegroup_number, crystal_system, score (cosine similarity), text, path."""
         if self.count == 0:
-            raise ValueError("the index is empty: nothing to search (were all inputs unreadable? see failed.csv)")
-        if k < 1:
-            raise ValueError(f"k must be at least 1, not {k}")
+            raise BadInput("the index is empty: nothing to search (were all inputs unreadable? see failed.csv)")
+        if not 1 <= k <= MAX_K:
+            raise BadInput(f"k must be between 1 and {MAX_K}, not {k}")
         q = self._query_vector(query, model)
         mask = self._filter_mask(elements, spacegroup, crystal_system)
         if mask is None:
@@ -280,29 +299,25 @@ class Index:
             scores, ids = self._filtered_search(q, k, mask)
         return [self._result(rank, int(i), float(s)) for rank, (i, s) in enumerate(zip(ids, scores), 1)]
 
-    def _recorded_model(self):
-        """The model the index records (by path), for searches that name none."""
-        from .api import load
-
-        return load(self.info["model"]["path"])
-
     def _query_vector(self, query, model) -> np.ndarray:
         if isinstance(query, np.ndarray):
             q = np.asarray(query, dtype=np.float32).reshape(1, -1)
             if q.shape[1] != self.info["dim"]:
-                raise ValueError(f"query vector has dimension {q.shape[1]}, the index {self.info['dim']}")
+                raise BadInput(f"query vector has dimension {q.shape[1]}, the index {self.info['dim']}")
             return np.ascontiguousarray(q)
+        model = model or self.model
         if model is None:
-            model = self.model or self._recorded_model()
+            raise BadInput("this index has no model attached to embed the query: pass model=, or open it with "
+                           "crystalclip.api.open_index")
         self.check_model(model)
         self.model = model
         if isinstance(query, str):
             if not query.strip():
-                raise ValueError("empty query")
+                raise BadInput("empty query")
             return np.ascontiguousarray(model.encode_texts([query]), dtype=np.float32)
         if not isinstance(query, Crystal):
             if not (hasattr(query, "lattice") and hasattr(query, "species")):
-                raise ValueError(f"cannot search with a {type(query).__name__}: give text, a Crystal, "
+                raise BadInput(f"cannot search with a {type(query).__name__}: give text, a Crystal, "
                                  "a pymatgen Structure or a vector")
             query = Crystal.from_pymatgen(query)
         return np.ascontiguousarray(model.encode_crystals([query]), dtype=np.float32)
@@ -310,7 +325,7 @@ class Index:
     def search_vectors(self, queries: np.ndarray, k: int = 10) -> list[list[dict]]:
         """Top-k rows for each of many query vectors (Q, D), in one faiss call: the batched path."""
         if self.count == 0:
-            raise ValueError("the index is empty: nothing to search (were all inputs unreadable? see failed.csv)")
+            raise BadInput("the index is empty: nothing to search (were all inputs unreadable? see failed.csv)")
         q = np.ascontiguousarray(np.asarray(queries, dtype=np.float32).reshape(-1, self.info["dim"]))
         scores, ids = self.faiss.search(q, min(k, self.count), params=self._params(k))
         return [[self._result(rank, int(i), float(s)) for rank, (i, s) in enumerate(zip(row_ids[row_ids >= 0],
@@ -360,22 +375,22 @@ class Index:
 
             for symbol in wanted:
                 if not Element.is_valid_symbol(symbol):
-                    raise ValueError(f"unknown element {symbol!r} in the elements filter")
+                    raise BadInput(f"unknown element {symbol!r} in the elements filter")
             mask = both(self.meta["elements"].map(lambda have: wanted <= set(have)).to_numpy(bool))
         if spacegroup is not None and spacegroup != "":
             numbers = [spacegroup] if isinstance(spacegroup, (int, str)) else list(spacegroup)
             try:
                 numbers = {int(n) for part in numbers for n in str(part).split(",") if str(n).strip()}
             except ValueError:
-                raise ValueError(f"space group must be a number 1-230 (or several, comma-separated), not {spacegroup!r}") from None
+                raise BadInput(f"space group must be a number 1-230 (or several, comma-separated), not {spacegroup!r}") from None
             if not numbers or not all(1 <= n <= 230 for n in numbers):
-                raise ValueError(f"space group must be a number 1-230, not {spacegroup!r}")
+                raise BadInput(f"space group must be a number 1-230, not {spacegroup!r}")
             mask = both(self.meta["spacegroup_number"].isin(numbers).fillna(False).to_numpy(bool))
         if crystal_system_name:
             name = crystal_system_name.strip().lower()
             known = [n for _, n in CRYSTAL_SYSTEMS]
             if name not in known:
-                raise ValueError(f"unknown crystal system {crystal_system_name!r} (one of {', '.join(known)})")
+                raise BadInput(f"unknown crystal system {crystal_system_name!r} (one of {', '.join(known)})")
             mask = both((self.meta["crystal_system"] == name).fillna(False).to_numpy(bool))
         return mask
 
@@ -384,50 +399,9 @@ class Index:
             self._records = self.meta.to_dict("records")
         row = self._records[i]
         sg = row["spacegroup_number"]
-        title = row["title"]
-        return {"rank": rank, "id": str(row["id"]), "formula": row["formula"],
+        return {"rank": rank, "id": str(row["id"]), "source": _text_or_none(row["source"]), "formula": row["formula"],
                 "spacegroup_number": None if pd.isna(sg) else int(sg), "crystal_system": row["crystal_system"],
-                "score": round(score, 4), "path": row["path"], "title": None if pd.isna(title) else str(title)}
-
-
-# ---- reading inputs ----
-
-def expand_inputs(structures_or_paths) -> list:
-    """Inputs as a list of absolute file Paths (folders expanded, sorted) and in-memory structures."""
-    if isinstance(structures_or_paths, (str, os.PathLike, Crystal)) or hasattr(structures_or_paths, "lattice") \
-            or not isinstance(structures_or_paths, Iterable):
-        structures_or_paths = [structures_or_paths]
-    items = []
-    for item in structures_or_paths:
-        if isinstance(item, str) and ("\n" in item or item.lstrip().startswith("data_")):
-            items.append(item)  # CIF text
-        elif isinstance(item, (str, os.PathLike)):
-            path = Path(item).resolve()
-            if path.is_dir():
-                items.extend(sorted(p for p in path.rglob("*") if p.is_file() and reader._is_structure_file(p)))
-            elif path.is_file():
-                items.append(path)
-            else:
-                raise FileNotFoundError(f"no such file or folder: {item}")
-        else:
-            items.append(item)
-    return items
-
-
-def read_inputs(item) -> Iterator[tuple[Crystal | ReadFailure, str | None]]:
-    """(Crystal or ReadFailure, path) for one input; a file's structures carry its absolute path."""
-    if isinstance(item, Crystal):
-        yield item, item.metadata.get("path")
-    elif isinstance(item, Path):
-        for found in reader.iter_crystals(item):
-            yield found, str(item)
-    elif isinstance(item, str):
-        for found in reader.iter_crystals(item):
-            yield found, None
-    elif hasattr(item, "lattice") and hasattr(item, "species"):
-        yield Crystal.from_pymatgen(item), None
-    else:
-        yield ReadFailure(repr(item)[:80], f"not a structure: {type(item).__name__}"), None
+                "score": round(score, 4), "text": _text_or_none(row["text"]), "path": _text_or_none(row["path"])}
 
 
 def _meta_row(crystal: Crystal, path: str | None) -> dict:
@@ -435,9 +409,21 @@ def _meta_row(crystal: Crystal, path: str | None) -> dict:
         number = spacegroup_number(crystal)
     except Exception:  # a symmetry search that fails leaves the space group unknown, never the build
         number = None
-    title = crystal.metadata.get("title")
-    return {"id": crystal.id, "path": path, "formula": crystal.reduced_formula(),
+    return {"id": crystal.id, "source": None, "path": path, "formula": crystal.reduced_formula(),
             "elements": sorted(crystal.composition()), "spacegroup_number": number,
-            "crystal_system": crystal_system(number),
-            "title": str(title) if title is not None and title == title else None}
+            "crystal_system": crystal_system(number), "text": _text_or_none(crystal.metadata.get("title"))}
 
+
+def _text_or_none(value) -> str | None:
+    return None if value is None or (isinstance(value, float) and value != value) else str(value)
+
+
+def _is_table(path: Path) -> bool:
+    return path.suffix.lower() in TABLE_SUFFIXES
+
+
+def _where(crystal: Crystal, path: str | None) -> str:
+    """How a failure names its input: the file, a table's row, or the structure's id."""
+    if path is None:
+        return crystal.id
+    return f"{path} row {crystal.id}" if _is_table(Path(path)) else path

@@ -5,72 +5,43 @@ metrics.csv (one row per epoch), training_curve.png, and checkpoints/ (Lightning
 """
 from __future__ import annotations
 
-import copy
+import dataclasses
 import json
 import math
 import os
 import time
 import warnings
-from importlib import resources
 from pathlib import Path
 
 import lightning as L
 import torch
-import yaml
 
-from .data.pairs import Augmentation, PairCollate, PairData
+from .data.dataset import Dataset
+from .data.loader import PairCollate
 from .encoding import embed_rows, embed_text_features, split_queries
+from .errors import BadInput
 from .fileio import atomic_path
 from .losses import get_loss
-from .models.clip import CrystalClip, ModelConfig
+from .models.clip import CrystalClip
+from .recipe import Recipe, load_recipe, loss_settings  # noqa: F401  (load_recipe: the training entry point's)
 
 METRICS_FILE, CURVE_FILE, CHECKPOINTS = "metrics.csv", "training_curve.png", "checkpoints"
 
 
-def load_recipe(name_or_path: str, overrides: dict | None = None) -> dict:
-    """A recipe by name (configs/NAME.yaml in the package) or by path, with dotted overrides applied."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") and path.is_file():
-        recipe = yaml.safe_load(path.read_text())
-    else:
-        try:
-            recipe = yaml.safe_load(resources.files("crystalclip.configs").joinpath(f"{name_or_path}.yaml").read_text())
-        except FileNotFoundError:
-            known = sorted(p.name[:-5] for p in resources.files("crystalclip.configs").iterdir() if p.name.endswith(".yaml"))
-            raise ValueError(f"unknown recipe {name_or_path!r}; known: {', '.join(known)} (or a .yaml path)") from None
-    for dotted, value in (overrides or {}).items():
-        node = recipe
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    return recipe
-
-
-def loss_settings(recipe: dict) -> tuple[str, dict]:
-    """`loss: infonce` or `loss: {name: cosface, margin: 0.5, scale: 3}` -> (name, params)."""
-    loss = recipe.get("loss", "infonce")
-    if isinstance(loss, str):
-        return loss, {}
-    params = dict(loss)
-    return params.pop("name", "infonce"), params
-
-
 class ClipModule(L.LightningModule):
-    def __init__(self, recipe: dict, model: CrystalClip, data: PairData, formula_features, steps_per_epoch: int):
+    def __init__(self, recipe: Recipe, model: CrystalClip, data: Dataset, graphs, formula_features,
+                 steps_per_epoch: int):
         super().__init__()
         self.recipe = recipe
         self.model = model
-        name, params = loss_settings(recipe)
-        try:
-            self.loss_fn = get_loss(name, **params)  # a module: SigLIP's bias is trained with the model
-        except TypeError as error:  # a misspelt loss setting in a recipe is a recipe error
-            raise ValueError(str(error)) from None
-        self.intramodal = float(recipe.get("intramodal", 0.0))
+        name, params = loss_settings(recipe.loss)
+        self.loss_fn = get_loss(name, **params)  # a module: SigLIP's bias is trained with the model
+        self.intramodal = recipe.intramodal
         self.data = data
+        self.graphs = graphs
         self.formula_features = formula_features
         self.steps_per_epoch = steps_per_epoch
-        self.val_rows = data.rows("val", recipe["train"].get("sources"))
+        self.val_rows = data.rows("val", recipe.train.sources)
         self.val_text_ids, self.val_owners = split_queries(data, self.val_rows)
         self.val_text_features = None
         self.strict_loading = not model.text_tower.frozen  # a frozen tower is left out of checkpoints
@@ -101,7 +72,7 @@ class ClipModule(L.LightningModule):
         """Validation Recall@10 (text -> crystal over the whole val split, the dataset's own texts)."""
         from .evaluation import retrieval_metrics
 
-        crystals = embed_rows(self.model, self.data, self.val_rows, self.formula_features)
+        crystals = embed_rows(self.model, self.graphs, self.val_rows, self.formula_features)
         tower = self.model.text_tower
         if not tower.frozen:  # a fine-tuned tower: features from its current weights
             features = tower.encode([self.data.texts[i] for i in self.val_text_ids])
@@ -115,17 +86,11 @@ class ClipModule(L.LightningModule):
         self.log("val_random_R@10", metrics["random"]["R@10"])
 
     def configure_optimizers(self):
-        train = self.recipe["train"]
-        tower = {id(p) for p in self.model.text_tower.parameters()}
-        params = [p for p in self.parameters() if p.requires_grad]
-        groups = [{"params": [p for p in params if id(p) not in tower], "lr": train["lr"]}]
-        tower_params = [p for p in params if id(p) in tower]
-        if tower_params:  # a pretrained tower is fine-tuned gently (CLaC: 2e-5)
-            groups.append({"params": tower_params, "lr": train.get("text_lr", train["lr"])})
-        optimizer = torch.optim.AdamW(groups, weight_decay=train["weight_decay"])
-        total = max(1, train["epochs"] * self.steps_per_epoch)
-        warmup = min(train.get("warmup_steps", 0), total // 2)
-        budget = 60 * train["max_minutes"] if train.get("max_minutes") else None
+        train = self.recipe.train
+        optimizer = torch.optim.AdamW(parameter_groups(self, train.lr, train.text_lr, train.weight_decay))
+        total = max(1, train.epochs * self.steps_per_epoch)
+        warmup = min(train.warmup_steps, total // 2)
+        budget = 60 * train.max_minutes if train.max_minutes else None
         started = []
 
         def schedule(step: int) -> float:
@@ -143,15 +108,7 @@ class ClipModule(L.LightningModule):
                 "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, schedule), "interval": "step"}}
 
 
-def merge(base: dict, override: dict) -> dict:
-    """A recipe with another's keys applied recursively (a stage's settings over the recipe's)."""
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
-
-
-def train(data_dir: str | os.PathLike, recipe: dict, out: str | os.PathLike, resume: bool = False,
+def train(data_dir: str | os.PathLike, recipe: Recipe, out: str | os.PathLike, resume: bool = False,
           progress_bar: bool = True) -> dict:
     """Train, keep the best epoch by validation Recall@10, write the run directory; returns a summary.
 
@@ -160,21 +117,20 @@ def train(data_dir: str | os.PathLike, recipe: dict, out: str | os.PathLike, res
     last stage's model is the run's model. `train.max_minutes` is then shared by `budget_fraction`.
     """
     out = Path(out)
-    stages = recipe.get("stages")
-    if not stages:
+    if isinstance(recipe, dict):
+        recipe = Recipe.from_dict(recipe)
+    if not recipe.stages:
         model, summary, metrics = _train_stage(data_dir, recipe, out, None, resume, progress_bar)
         _write_run(out, model, recipe, summary, metrics)
         return summary
     import pandas as pd
 
-    base = {k: v for k, v in recipe.items() if k != "stages"}
     model, summaries, curves, started = None, [], [], time.time()
-    for number, stage in enumerate(stages):
-        name = stage.get("name", f"stage{number + 1}")
-        settings = merge(base, {k: v for k, v in stage.items() if k not in ("name", "budget_fraction")})
-        if base["train"].get("max_minutes"):
-            share = stage.get("budget_fraction", 1 / len(stages))
-            settings["train"]["max_minutes"] = base["train"]["max_minutes"] * share
+    for number in range(len(recipe.stages)):
+        name, share, settings = recipe.stage(number)
+        if recipe.train.max_minutes:
+            share = 1 / len(recipe.stages) if share is None else share
+            settings.train.max_minutes = recipe.train.max_minutes * share
         stage_dir = out / name
         if resume and (stage_dir / "config.json").is_file() and (stage_dir / METRICS_FILE).is_file():
             model = CrystalClip.load(stage_dir)  # finished earlier
@@ -192,36 +148,36 @@ def train(data_dir: str | os.PathLike, recipe: dict, out: str | os.PathLike, res
     return summary
 
 
-def _train_stage(data_dir, recipe: dict, out: Path, model: CrystalClip | None, resume: bool, progress_bar: bool):
-    train_cfg = recipe["train"]
-    L.seed_everything(train_cfg.get("seed", 0), workers=True)
+def _train_stage(data_dir, recipe: Recipe, out: Path, model: CrystalClip | None, resume: bool, progress_bar: bool):
+    train_cfg = recipe.train
+    L.seed_everything(train_cfg.seed, workers=True)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    data = PairData(data_dir)
-    pool = data.text_pool(recipe.get("data", {}).get("texts", "pairs"))
-    rows = data.rows("train", train_cfg.get("sources"))
+    data = Dataset(data_dir)
+    model = model or CrystalClip(recipe.model)
+    graphs = data.check_graphs(model.config.graph)  # the model's graph settings, or one clear line
+    pool = data.text_pool(recipe.data.texts)
+    rows = data.rows("train", train_cfg.sources)
     rows = rows[pool.has_text(rows)]
-    max_sites = train_cfg.get("max_sites")
-    if max_sites:
-        rows = rows[data.table["num_sites"].to_numpy()[rows] <= max_sites]
-    if len(rows) < 2 or len(data.rows("val", train_cfg.get("sources"))) < 2:
-        raise ValueError(f"{data_dir}: too few train/val rows to train on ({len(rows)} train)")
+    if train_cfg.max_sites:
+        rows = rows[data.table["num_sites"].to_numpy()[rows] <= train_cfg.max_sites]
+    if len(rows) < 2 or len(data.rows("val", train_cfg.sources)) < 2:
+        raise BadInput(f"{data_dir}: too few train/val rows to train on ({len(rows)} train)")
 
-    model = model or CrystalClip(ModelConfig.from_dict(recipe["model"]))
     formula_features = data.formula_features(model.formula_tower) if model.config.composition_channel else None
     # a fine-tuned tower changes: its texts go through it every step instead of through the cache
     text_features = data.text_features(model.text_tower, pool) if model.text_tower.frozen else None
-    augmentation = Augmentation(**recipe.get("augment", {}))
+    augmentation = recipe.augment
     if model.text_tower.tokenizer.mask_token:
-        augmentation.mask_token = model.text_tower.tokenizer.mask_token
-    collate = PairCollate(data, pool, text_features, formula_features, augmentation=augmentation,
-                          views=2 if recipe.get("intramodal") else 1)
-    generator = torch.Generator().manual_seed(train_cfg.get("seed", 0))
-    epoch_rows = min(train_cfg.get("epoch_rows") or len(rows), len(rows))  # shorter epochs: validate more often
+        augmentation = dataclasses.replace(augmentation, mask_token=model.text_tower.tokenizer.mask_token)
+    collate = PairCollate(data, graphs, pool, text_features, formula_features, augmentation=augmentation,
+                          views=2 if recipe.intramodal else 1)
+    generator = torch.Generator().manual_seed(train_cfg.seed)
+    epoch_rows = min(train_cfg.epoch_rows or len(rows), len(rows))  # shorter epochs: validate more often
     sampler = torch.utils.data.RandomSampler(rows.tolist(), num_samples=epoch_rows, generator=generator)
     loader = torch.utils.data.DataLoader(
-        rows.tolist(), batch_size=train_cfg["batch_size"], sampler=sampler,
-        drop_last=epoch_rows > train_cfg["batch_size"], collate_fn=collate, num_workers=0)
-    module = ClipModule(recipe, model, data, formula_features, steps_per_epoch=len(loader))
+        rows.tolist(), batch_size=train_cfg.batch_size, sampler=sampler,
+        drop_last=epoch_rows > train_cfg.batch_size, collate_fn=collate, num_workers=0)
+    module = ClipModule(recipe, model, data, graphs, formula_features, steps_per_epoch=len(loader))
 
     from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
     from lightning.pytorch.loggers import CSVLogger
@@ -229,9 +185,9 @@ def _train_stage(data_dir, recipe: dict, out: Path, model: CrystalClip | None, r
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = ModelCheckpoint(dirpath=out / CHECKPOINTS, monitor="val_R@10", mode="max", save_last=True,
                                  filename="best", save_top_k=1)
-    max_time = {"seconds": 60 * train_cfg["max_minutes"]} if train_cfg.get("max_minutes") else None
+    max_time = {"seconds": 60 * train_cfg.max_minutes} if train_cfg.max_minutes else None
     trainer = L.Trainer(
-        max_epochs=train_cfg["epochs"], max_time=max_time, accelerator="cpu", devices=1, deterministic=True,
+        max_epochs=train_cfg.epochs, max_time=max_time, accelerator="cpu", devices=1, deterministic=True,
         callbacks=[checkpoint] + ([RichProgressBar()] if progress_bar else []),
         logger=CSVLogger(out, name="logs", version=""), enable_progress_bar=progress_bar,
         enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=1,
@@ -245,7 +201,7 @@ def _train_stage(data_dir, recipe: dict, out: Path, model: CrystalClip | None, r
     trainer.fit(module, train_dataloaders=loader, ckpt_path=str(ckpt_path) if resume else None)
     seconds = time.time() - started
     if not checkpoint.best_model_path:
-        raise ValueError(f"no epoch finished within the budget ({train_cfg.get('max_minutes')} min); "
+        raise BadInput(f"no epoch finished within the budget ({train_cfg.max_minutes} min); "
                          f"lower train.epoch_rows so that epochs are shorter")
     best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
     module.load_state_dict(best, strict=module.strict_loading)
@@ -259,8 +215,8 @@ def _train_stage(data_dir, recipe: dict, out: Path, model: CrystalClip | None, r
     return module.model, summary, metrics
 
 
-def _write_run(out: Path, model: CrystalClip, recipe: dict, summary: dict, metrics) -> None:
-    model.save(out, extra={"recipe": recipe, "training": summary})
+def _write_run(out: Path, model: CrystalClip, recipe: Recipe, summary: dict, metrics) -> None:
+    model.save(out, extra={"recipe": recipe.to_dict(), "training": summary})
     metrics.to_csv(out / METRICS_FILE, index=False)
     plot_training_curve(metrics, out / CURVE_FILE)
 
@@ -289,3 +245,15 @@ def plot_training_curve(metrics, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
+
+
+def parameter_groups(module: torch.nn.Module, lr: float, text_lr: float | None, weight_decay: float) -> list[dict]:
+    """AdamW groups: weight matrices decay; biases, norm weights and the logit scale do not (nanoGPT's
+    `dim >= 2` rule, open_clip's exclude_from_wd). A fine-tuned pretrained tower gets `text_lr`."""
+    tower = {id(p) for name, p in module.named_parameters() if ".text_tower." in f".{name}"}
+    groups: dict[tuple[bool, bool], list] = {}
+    for p in module.parameters():
+        if p.requires_grad:
+            groups.setdefault((id(p) in tower, p.dim() >= 2), []).append(p)
+    return [{"params": params, "lr": (text_lr or lr) if in_tower else lr, "weight_decay": weight_decay if decay else 0.0}
+            for (in_tower, decay), params in sorted(groups.items())]

@@ -1,11 +1,6 @@
 """Sources -> a pair dataset on disk: parse, featurize (all cores), split without leakage, write.
 
-A dataset directory holds
-  pairs.parquet   one row per structure: id, source, cif, texts, split, formula, ... + label columns
-  graphs/         the crystal graphs, row-aligned with pairs.parquet (crystalclip.graphs.GraphStore)
-  rejected.csv    id, source, path, reason for every entry that could not be used
-  summary.json    counts: pairs, rejected by reason, rows per split, graph config
-It is written to a temporary directory beside OUT and swapped in, so OUT is never half-written.
+The directory's layout is `data.dataset.Dataset`'s (which every reader opens it through). It is written to a temporary directory beside OUT and swapped in, so OUT is never half-written.
 """
 from __future__ import annotations
 
@@ -28,10 +23,10 @@ from ..structures import StructureError, parse_cif
 from ..structures.crystal import Crystal
 from ..structures.symmetry import spacegroup_number
 from ..text.titles import clean_title
+from .dataset import GRAPHS_DIR, PAIRS_FILE, REJECTED_FILE, SUMMARY_FILE
 from .splits import SPLITS, assign_splits, connected_groups
 from .text_cache import SUBDIR as TEXT_CACHE
 
-PAIRS_FILE, REJECTED_FILE, SUMMARY_FILE, GRAPHS_DIR = "pairs.parquet", "rejected.csv", "summary.json", "graphs"
 _METADATA_COLUMNS = ("title", "journal", "year", "doi", "mineral", "chemical_name")
 
 

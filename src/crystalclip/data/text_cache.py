@@ -59,7 +59,7 @@ def cached_text_embeddings(cache_dir: Path, texts: list[str], tower, batch_size:
     """(len(texts), dim) float32 rows in the order of ``texts``; only uncached unique texts are encoded.
 
     ``tower`` must be frozen (its outputs must not change between calls). ``progress``: optional
-    callable(n_done) passed to ``tower.encode`` for the texts that need computing.
+    progress(done, total) passed to ``tower.encode`` for the texts that need computing.
     """
     if any(p.requires_grad for p in tower.parameters()):
         raise ValueError("cached_text_embeddings needs a frozen text tower (trainable_layers=0); "

@@ -12,6 +12,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 from platformdirs import user_cache_dir
 
 
@@ -34,36 +35,45 @@ def dataset_dir() -> Path:
 
 def ensure_dataset(progress=None) -> Path:
     """The embedded pair dataset, built into the cache directory the first time (~3 min on 2 cores)."""
-    from ..data.build import PAIRS_FILE, build_dataset
+    from ..data.build import build_dataset
+    from ..data.dataset import Dataset
 
     out = dataset_dir()
-    if not (out / PAIRS_FILE).is_file():
+    if not Dataset.exists(out):
         build_dataset(sources(), out, progress=progress)
     return out
 
 
-def ensure_embeddings(model, data_dir: Path | None = None, progress=None):
-    """(the dataset's rows, their (N, D) embeddings under `model`), cached per model and dataset.
-
-    data_dir defaults to the embedded dataset (built on first use)."""
+def ensure_index(model, data_dir: Path | None = None, progress=None):
+    """An `Index` over a dataset's structures (default: the embedded one, built on first use) under
+    `model`, cached per model and dataset in the cache directory; the model is attached for queries."""
     import hashlib
 
-    import numpy as np
-
-    from ..data.pairs import PairData
+    from ..data.dataset import Dataset
     from ..encoding import embed_rows
-    from ..fileio import atomic_path
+    from ..index import INFO_FILE, Index
     from ..models.clip import model_sha256
+    from ..structures.symmetry import crystal_system
 
-    data = PairData(data_dir or ensure_dataset(progress))
+    data = Dataset(data_dir or ensure_dataset(progress))
     digest = hashlib.sha256(model_sha256(model.path).encode())
     digest.update(str(data.directory.resolve()).encode())
     digest.update((data.directory / "summary.json").read_bytes())
-    path = cache_dir() / "embeddings" / f"{digest.hexdigest()[:16]}.npy"
-    if path.is_file():
-        return data, np.load(path)
-    formulas = data.formula_features(model.clip.formula_tower)
-    embeddings = embed_rows(model.clip, data, np.arange(len(data.table)), formulas, progress=progress)
-    with atomic_path(path) as tmp:
-        np.save(tmp, embeddings)
-    return data, embeddings
+    where = cache_dir() / "indexes" / digest.hexdigest()[:16]
+    if (where / INFO_FILE).is_file():
+        index = Index.load(where)
+    else:
+        graphs = data.check_graphs(model.graph_config)
+        formulas = data.formula_features(model.clip.formula_tower) if model.clip.config.composition_channel else None
+        embeddings = embed_rows(model.clip, graphs, np.arange(len(data)), formulas, progress=progress)
+        table = data.table
+        rows = [{"id": str(r["id"]), "source": r["source"], "path": None, "formula": r["formula"],
+                 "elements": list(r["elements"]), "spacegroup_number": int(r["spacegroup_number"]),
+                 "crystal_system": crystal_system(r["spacegroup_number"]), "text": r["texts"][0] if len(r["texts"]) else None}
+                for r in table[["id", "source", "formula", "elements", "spacegroup_number", "texts"]].to_dict("records")]
+        index = Index.empty(model)
+        index.add_vectors(embeddings, rows)
+        index.save(where)
+    index.check_model(model)
+    index.model = model
+    return index

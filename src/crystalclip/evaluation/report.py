@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..data.pairs import PairData
+from ..data.dataset import Dataset
+from ..errors import BadInput
 from ..encoding import embed_rows, embed_text_features, split_queries
 from ..text.masking import mask_formulas
 from .choice import choice_embeddings, choice_sets, multiple_choice_metrics
@@ -50,19 +51,19 @@ class _System:
         return np.stack([self._seen[t] for t in texts])
 
 
-def _tower_features(data: PairData, tower):
+def _tower_features(data: Dataset, tower):
     """Texts -> the frozen tower's features, through the dataset's text cache (split texts are there)."""
-    from ..data.text_cache import cached_text_embeddings
-
-    return lambda texts: torch.from_numpy(cached_text_embeddings(data.directory, list(texts), tower))
+    return lambda texts: data.tower_features(list(texts), tower)
 
 
-def _model_system(name: str, model, data: PairData, rows: np.ndarray) -> _System:
+def _model_system(name: str, model, data: Dataset, rows: np.ndarray) -> _System:
     clip = model.clip
     formulas = data.formula_features(clip.formula_tower) if clip.config.composition_channel else None
 
+    graphs = data.check_graphs(clip.config.graph)
+
     def crystals(some_rows: np.ndarray) -> np.ndarray:
-        return embed_rows(clip, data, some_rows, formulas)
+        return embed_rows(clip, graphs, some_rows, formulas)
 
     if not clip.text_tower.frozen:
         return _System(name, crystals(rows), model.encode_texts, crystals)
@@ -70,7 +71,7 @@ def _model_system(name: str, model, data: PairData, rows: np.ndarray) -> _System
     return _System(name, crystals(rows), lambda texts: embed_text_features(clip, features(texts)), crystals)
 
 
-def _formula_system(model, data: PairData, rows: np.ndarray) -> _System:
+def _formula_system(model, data: Dataset, rows: np.ndarray) -> _System:
     tower = model.clip.formula_tower  # the pretrained tower, frozen
     features = _tower_features(data, tower)
 
@@ -85,7 +86,7 @@ def _formula_system(model, data: PairData, rows: np.ndarray) -> _System:
     return _System("formula_baseline", crystals(rows), lambda texts: unit(features(texts)), crystals)
 
 
-def _retrieval(system: _System, data: PairData, rows: np.ndarray, positions: np.ndarray, mask: bool, ci: bool) -> dict:
+def _retrieval(system: _System, data: Dataset, rows: np.ndarray, positions: np.ndarray, mask: bool, ci: bool) -> dict:
     """Retrieval among `rows[positions]` (one source, or all); texts optionally formula-masked."""
     sub = rows[positions]
     text_ids, owners = split_queries(data, sub)
@@ -99,7 +100,7 @@ def _retrieval(system: _System, data: PairData, rows: np.ndarray, positions: np.
     return result
 
 
-def _zero_shot(system: _System, data: PairData, rows: np.ndarray, ci: bool) -> dict:
+def _zero_shot(system: _System, data: Dataset, rows: np.ndarray, ci: bool) -> dict:
     table = data.table.iloc[rows]
     out = {}
     amcsd = np.nonzero((table["source"] == "amcsd").to_numpy())[0]
@@ -123,7 +124,7 @@ def _zero_shot(system: _System, data: PairData, rows: np.ndarray, ci: bool) -> d
     return out
 
 
-def _multiple_choice(system: _System, data: PairData, rows: np.ndarray, ci: bool) -> dict:
+def _multiple_choice(system: _System, data: Dataset, rows: np.ndarray, ci: bool) -> dict:
     """Four-way choice of the own caption, formulas masked; distractors from the same scope (the
     whole split for "overall", the source for "by_source"). Items depend on the data only (seeded),
     so every system answers the same questions."""
@@ -140,7 +141,7 @@ def _multiple_choice(system: _System, data: PairData, rows: np.ndarray, ci: bool
     return out
 
 
-def _property_queries(system: _System, data: PairData, rows: np.ndarray, ci: bool) -> dict:
+def _property_queries(system: _System, data: Dataset, rows: np.ndarray, ci: bool) -> dict:
     """Queries for a value on a fixed grid (PROPERTY_QUERIES) among the split's structures of the
     property's source; top 10 each."""
     table = data.table.iloc[rows]
@@ -157,7 +158,7 @@ def _property_queries(system: _System, data: PairData, rows: np.ndarray, ci: boo
     return out
 
 
-def _linear_probe(system: _System, data: PairData, rows: np.ndarray, train_rows: np.ndarray, ci: bool) -> dict:
+def _linear_probe(system: _System, data: Dataset, rows: np.ndarray, train_rows: np.ndarray, ci: bool) -> dict:
     """Ridge (band gap) and logistic (metallic, stable) probes: fit on the train split's mp40 rows,
     scored on the evaluated split's mp40 rows."""
     positions = np.nonzero(data.table["source"].to_numpy()[rows] == "mp40")[0]
@@ -178,7 +179,7 @@ def _linear_probe(system: _System, data: PairData, rows: np.ndarray, train_rows:
     return out
 
 
-def _system_report(system: _System, data: PairData, rows: np.ndarray, ci: bool,
+def _system_report(system: _System, data: Dataset, rows: np.ndarray, ci: bool,
                    probe_rows: np.ndarray | None = None) -> dict:
     everything = np.arange(len(rows))
     report = {k: v for k, v in _retrieval(system, data, rows, everything, False, ci).items() if k != "ranks"}
@@ -200,10 +201,10 @@ def _system_report(system: _System, data: PairData, rows: np.ndarray, ci: bool,
 def evaluate(model, data_dir: str | os.PathLike, split: str = "test", composition_model=None,
              ci: bool = True, plots_dir: str | os.PathLike | None = None) -> dict:
     """The evaluation report (a JSON-ready dict); `model` and `composition_model` are api.Model."""
-    data = PairData(data_dir)
+    data = Dataset(data_dir)
     rows = data.rows(split)
     if len(rows) == 0:
-        raise ValueError(f"{data_dir} has no rows in split {split!r}")
+        raise BadInput(f"{data_dir} has no rows in split {split!r}")
     systems = [_model_system("model", model, data, rows), _formula_system(model, data, rows)]
     if composition_model is not None:
         systems.insert(1, _model_system("composition_baseline", composition_model, data, rows))
@@ -275,7 +276,7 @@ def format_value(value) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def _plots(out: Path, systems: list[_System], data: PairData, rows: np.ndarray) -> None:
+def _plots(out: Path, systems: list[_System], data: Dataset, rows: np.ndarray) -> None:
     from .retrieval import retrieval_ranks
 
     out.mkdir(parents=True, exist_ok=True)

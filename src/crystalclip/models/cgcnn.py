@@ -29,14 +29,15 @@ batch; in training mode BatchNorm's batch statistics couple the crystals, as in 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..data.batching import GraphBatch
-from ..graphs import cgcnn_element_table, gaussian_centers
+from ..config import from_dict
+from ..graphs import GraphConfig, cgcnn_element_table, gaussian_centers
 
 __all__ = ["CGCNNConfig", "CGCNN", "CGCNNConv"]
 
@@ -51,8 +52,6 @@ class CGCNNConfig:
     atom_features: str = "cgcnn92"  # "cgcnn92" (fixed 92-d table) | "embedding" (learned over Z)
     atom_dim: int = 64
     num_layers: int = 3
-    cutoff: float = 8.0  # Å, the top Gaussian centre (should match the graphs' cutoff)
-    gaussian_step: float = 0.2  # Å, spacing and width of the Gaussians
     pooling: str = "mean"  # "mean" | "sum"
 
     def __post_init__(self):
@@ -62,23 +61,13 @@ class CGCNNConfig:
             raise ValueError(f"pooling must be one of {POOLING}, got {self.pooling!r}")
         if int(self.atom_dim) < 1 or int(self.num_layers) < 0:
             raise ValueError("atom_dim must be >= 1 and num_layers >= 0")
-        if not (self.cutoff > 0 and self.gaussian_step > 0):
-            raise ValueError("cutoff and gaussian_step must be positive")
-
-    @property
-    def num_gaussians(self) -> int:
-        return len(gaussian_centers(0.0, self.cutoff, self.gaussian_step))
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "CGCNNConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown CGCNN config keys: {unknown}")
-        return cls(**data)
+        return from_dict(cls, data, "cgcnn.")
 
 
 def _regular_degree(edge_src: torch.Tensor, num_sites: int) -> int:
@@ -133,15 +122,19 @@ class CGCNNConv(nn.Module):
 
 
 class CGCNN(nn.Module):
-    """``CGCNN(config)(batch) -> (batch.num_crystals, config.atom_dim)`` crystal embeddings."""
+    """``CGCNN(config, graph)(batch) -> (batch.num_crystals, config.atom_dim)`` crystal embeddings.
 
-    def __init__(self, config: CGCNNConfig | None = None, **overrides):
+    ``graph`` (the model's graph settings) gives the Gaussian basis: centres 0..cutoff every
+    gaussian_step Å."""
+
+    def __init__(self, config: CGCNNConfig | None = None, graph: GraphConfig = GraphConfig(), **overrides):
         super().__init__()
         if config is None:
             config = CGCNNConfig(**overrides)
         elif overrides:
             config = CGCNNConfig.from_dict({**config.to_dict(), **overrides})
         self.config = config
+        self.graph = graph
         self.out_dim = config.atom_dim
         if config.atom_features == "cgcnn92":
             table = torch.from_numpy(cgcnn_element_table().copy())
@@ -150,10 +143,11 @@ class CGCNN(nn.Module):
         else:
             self.element_embedding = nn.Embedding(NUM_ELEMENTS, config.atom_dim)
             self.embedding = nn.Identity()
-        centers = torch.from_numpy(gaussian_centers(0.0, config.cutoff, config.gaussian_step))
+        centers = torch.from_numpy(gaussian_centers(0.0, graph.cutoff, graph.gaussian_step))
         self.register_buffer("gaussian_centers", centers, persistent=False)
+        self.num_gaussians = len(centers)
         self.convs = nn.ModuleList(
-            CGCNNConv(config.atom_dim, config.num_gaussians) for _ in range(config.num_layers)
+            CGCNNConv(config.atom_dim, self.num_gaussians) for _ in range(config.num_layers)
         )
 
     def site_features(self, batch: GraphBatch) -> torch.Tensor:
@@ -171,7 +165,7 @@ class CGCNN(nn.Module):
         Exponents below EXP_FLOOR give exactly 0 instead of a float32 subnormal: on x86 CPUs exp is
         ~15x slower when its result underflows, which most (edge, centre) pairs do (|d - mu| > 1.9 Å).
         """
-        step = self.config.gaussian_step
+        step = self.graph.gaussian_step
         y = (dist.unsqueeze(1) - self.gaussian_centers.to(dist.dtype)).square() * (-1.0 / (step * step))
         return y.clamp(min=EXP_FLOOR).exp().masked_fill(y < EXP_FLOOR, 0.0)
 

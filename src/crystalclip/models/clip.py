@@ -6,6 +6,7 @@ path, and it is loaded from there.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -17,8 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import from_dict
 from ..data.batching import GraphBatch
+from ..errors import BadInput, NotFound
 from ..fileio import atomic_path
+from ..graphs import GraphConfig
 from .cgcnn import CGCNN, CGCNNConfig
 from .composition import CompositionEncoder
 from .text import TextTowerConfig, get_text_tower
@@ -26,21 +30,44 @@ from .text import TextTowerConfig, get_text_tower
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
 
 
+CRYSTAL_ENCODERS = ("cgcnn", "composition")
+
+
 @dataclass
 class ModelConfig:
+    """Everything that makes a model, featurization included: training, evaluation, the API and
+    indexes all build graphs from `graph`, so a model never sees other inputs than it trained on."""
+
     crystal_encoder: str = "cgcnn"  # "cgcnn" | "composition" (the bag-of-elements baseline)
-    cgcnn: dict = field(default_factory=dict)  # CGCNNConfig fields
-    text: dict = field(default_factory=dict)  # TextTowerConfig fields
+    graph: GraphConfig = field(default_factory=GraphConfig)  # neighbour cutoff, neighbours, Gaussian basis
+    cgcnn: CGCNNConfig = field(default_factory=CGCNNConfig)
+    text: TextTowerConfig = field(default_factory=TextTowerConfig)
     embed_dim: int = 256
     head_layers: int = 2  # linear layers per projection head (CLaSP: 3)
     composition_channel: bool = True  # fuse the frozen tower's reading of the reduced formula
     logit_scale_init: float = 1 / 0.07
     logit_scale_max: float = 100.0
 
+    def __post_init__(self):
+        if self.crystal_encoder not in CRYSTAL_ENCODERS:
+            raise ValueError(f"crystal_encoder must be one of {', '.join(CRYSTAL_ENCODERS)}, not {self.crystal_encoder!r}")
+        if self.embed_dim < 1 or self.head_layers < 1:
+            raise ValueError("embed_dim and head_layers must be >= 1")
+
     @classmethod
     def from_dict(cls, data: dict) -> "ModelConfig":
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+        return from_dict(cls, _upgrade(data), "model.")
+
+
+def _upgrade(data: dict) -> dict:
+    """Configs written before the model owned its graph settings kept them in `cgcnn`."""
+    data = dict(data)
+    cgcnn = dict(data.get("cgcnn") or {})
+    moved = {k: cgcnn.pop(k) for k in ("cutoff", "gaussian_step") if k in cgcnn}
+    if moved:
+        data["cgcnn"] = cgcnn
+        data["graph"] = {**moved, **(data.get("graph") or {})}
+    return data
 
 
 _SHA_CACHE: dict[tuple, str] = {}
@@ -52,7 +79,7 @@ def model_sha256(directory: str | os.PathLike) -> str:
     files = [Path(directory) / CONFIG_FILE, Path(directory) / WEIGHTS_FILE]
     for file in files:
         if not file.is_file():
-            raise FileNotFoundError(f"{directory} is not a crystalclip model (needs {CONFIG_FILE} and {WEIGHTS_FILE})")
+            raise NotFound(f"{directory} is not a crystalclip model (needs {CONFIG_FILE} and {WEIGHTS_FILE})")
     key = tuple((str(f.resolve()), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
     if key not in _SHA_CACHE:
         digest = hashlib.sha256()
@@ -78,13 +105,11 @@ class CrystalClip(nn.Module):
         super().__init__()
         self.config = config
         # a frozen tower is shared between models (loaded once); a fine-tuned one is the model's own
-        self.text_tower = get_text_tower(TextTowerConfig.from_dict(config.text))
+        self.text_tower = get_text_tower(config.text)
         if config.crystal_encoder == "cgcnn":
-            self.crystal_encoder = CGCNN(CGCNNConfig.from_dict(config.cgcnn))
-        elif config.crystal_encoder == "composition":
-            self.crystal_encoder = CompositionEncoder(hidden=config.embed_dim)
+            self.crystal_encoder = CGCNN(config.cgcnn, config.graph)
         else:
-            raise ValueError(f"unknown crystal encoder {config.crystal_encoder!r} (cgcnn | composition)")
+            self.crystal_encoder = CompositionEncoder(hidden=config.embed_dim)
         crystal_in = self.crystal_encoder.out_dim + (self.text_tower.dim if config.composition_channel else 0)
         self.crystal_head = _head(crystal_in, config.embed_dim, config.head_layers)
         self.text_head = _head(self.text_tower.dim, config.embed_dim, config.head_layers)
@@ -96,7 +121,7 @@ class CrystalClip(nn.Module):
         cached per dataset), even when the text tower itself is being fine-tuned."""
         if self.text_tower.frozen:
             return self.text_tower
-        return get_text_tower(TextTowerConfig.from_dict({**self.config.text, "trainable_layers": 0}))
+        return get_text_tower(dataclasses.replace(self.config.text, trainable_layers=0))
 
     @property
     def logit_scale(self) -> torch.Tensor:
@@ -149,14 +174,14 @@ class CrystalClip(nn.Module):
         directory = Path(directory)
         config_path, weights_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
         if not config_path.is_file() or not weights_path.is_file():
-            raise FileNotFoundError(f"{directory} is not a crystalclip model (needs {CONFIG_FILE} and {WEIGHTS_FILE})")
+            raise NotFound(f"{directory} is not a crystalclip model (needs {CONFIG_FILE} and {WEIGHTS_FILE})")
         model = cls(ModelConfig.from_dict(json.loads(config_path.read_text())["model"]))
         try:
             state = load_file(weights_path)
         except (SafetensorError, OSError) as error:
-            raise ValueError(f"{weights_path} is not a safetensors file ({error}); pickles are never loaded") from None
+            raise BadInput(f"{weights_path} is not a safetensors file ({error}); pickles are never loaded") from None
         missing, unexpected = model.load_state_dict(state, strict=False)
         missing = [k for k in missing if not (model.text_tower.frozen and k.startswith("text_tower."))]
         if missing or unexpected:
-            raise ValueError(f"{weights_path} does not fit its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
+            raise BadInput(f"{weights_path} does not fit its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
         return model.eval()

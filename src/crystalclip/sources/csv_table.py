@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from crystalclip.errors import BadInput
 from crystalclip.sources.base import Entry, Rejected
 
 SOURCE = "csv"
@@ -51,7 +52,7 @@ def check_columns(path: str | Path, cif_column: str | None, text_columns, id_col
     """Validate the options against the header; returns the header."""
     header = read_header(path)
     if not cif_column:
-        raise ValueError(
+        raise BadInput(
             f"{path}: which column holds the CIF text? pass cif_column=...; "
             f"available columns: {header}"
         )
@@ -59,7 +60,7 @@ def check_columns(path: str | Path, cif_column: str | None, text_columns, id_col
     wanted += [c for c in (id_column, group_column) if c]
     missing = [c for c in wanted if c not in header]
     if missing:
-        raise ValueError(f"{path}: no column(s) {missing}; available columns: {header}")
+        raise BadInput(f"{path}: no column(s) {missing}; available columns: {header}")
     return header
 
 
@@ -74,7 +75,7 @@ def iter_entries(
     **_: object,
 ) -> Iterator[Entry | Rejected]:
     if path is None:
-        raise ValueError("csv source needs a path")
+        raise BadInput("csv source needs a path")
     path = Path(path)
     check_columns(path, cif_column, text_columns, id_column, group_column)
     text_cols = _as_list(text_columns)

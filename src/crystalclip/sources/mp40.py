@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from crystalclip.errors import BadInput
 from crystalclip.sources.base import Entry, Rejected
 
 SOURCE = "mp40"
@@ -110,7 +111,7 @@ def _read(path: Path) -> Iterator[Entry | Rejected]:
         reader = csv.DictReader(f)
         missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise ValueError(
+            raise BadInput(
                 f"{path}: not an MP-40 caption table, missing column(s) {missing}; "
                 f"available columns: {reader.fieldnames}"
             )
@@ -139,7 +140,7 @@ def _read(path: Path) -> Iterator[Entry | Rejected]:
 
 def _as_paths(paths: str | Path | Iterable[str | Path] | None) -> list[Path]:
     if paths is None:
-        raise ValueError("mp40 needs the path(s) of its CSV file(s)")
+        raise BadInput("mp40 needs the path(s) of its CSV file(s)")
     if isinstance(paths, (str, Path)):
         paths = [paths]
     return [Path(p) for p in paths]

@@ -1,13 +1,15 @@
-"""Structures from whatever a user points at: CIF text, a file, a folder, a CSV with a `cif` column."""
+"""Structures from whatever a user points at: CIF text, a file, a folder, a CSV/Parquet table with a
+`cif` column, or structures in memory. `expand_inputs` is the one rule for which paths are structures."""
 from __future__ import annotations
 
 import logging
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import NotFound
 from .cif import parse_cif
 from .crystal import Crystal, StructureError
 
@@ -16,6 +18,7 @@ log = logging.getLogger(__name__)
 CIF_SUFFIXES = {".cif", ".mcif"}
 OTHER_SUFFIXES = {".vasp", ".poscar", ".extxyz", ".xyz"}
 OTHER_NAMES = ("POSCAR", "CONTCAR")
+TABLE_SUFFIXES = {".csv", ".parquet"}
 
 
 @dataclass
@@ -44,22 +47,77 @@ def read_text(path: str | os.PathLike) -> str:
         raise StructureError(f"not UTF-8 text (byte 0x{data[offset]:02x} at offset {offset})") from None
 
 
-def iter_crystals(source: str | os.PathLike) -> Iterator[Crystal | ReadFailure]:
-    """Every structure in a file, folder (recursive), CSV or CIF text; failures are yielded, not raised."""
-    if isinstance(source, str) and ("\n" in source or source.lstrip().startswith("data_")):
-        yield from _guard("<text>", lambda: parse_cif(source, "text"))
-        return
-    path = Path(source)
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and _is_structure_file(p))
-        for file in files:
-            yield from _guard(str(file), lambda f=file: _read_file(f, str(f.relative_to(path).with_suffix(""))))
-    elif path.is_file() and path.suffix.lower() == ".csv":
-        yield from _read_csv(path)
-    elif path.is_file():
-        yield from _guard(str(path), lambda: _read_file(path, path.stem))
+def structure_files(folder: str | os.PathLike) -> list[Path]:
+    """The structure files below a folder, at any depth, sorted by relative path: the one rule for
+    which files in a folder are structures (CIF, POSCAR/CONTCAR, VASP, extxyz; hidden ones skipped)."""
+    root = Path(folder)
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        found += [Path(dirpath) / name for name in filenames
+                  if not name.startswith(".") and is_structure_file(Path(name))]
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def is_structure_file(path: Path) -> bool:
+    suffix = path.suffix.lower()
+    return suffix in CIF_SUFFIXES or suffix in OTHER_SUFFIXES or path.name.startswith(OTHER_NAMES)
+
+
+def is_cif_text(item) -> bool:
+    return isinstance(item, str) and ("\n" in item or item.lstrip().startswith("data_"))
+
+
+def expand_inputs(inputs) -> list:
+    """What a user points at -> a flat list of inputs: absolute file Paths (a folder gives its
+    structure files, a CSV/Parquet table stays one input), CIF texts, and in-memory structures
+    (Crystals, pymatgen Structures). Used by `data build`, `index`, `classify` and the API alike."""
+    if isinstance(inputs, (str, os.PathLike, Crystal)) or hasattr(inputs, "lattice") or not isinstance(inputs, Iterable):
+        inputs = [inputs]
+    items = []
+    for item in inputs:
+        if is_cif_text(item):
+            items.append(item)
+        elif isinstance(item, (str, os.PathLike)):
+            path = Path(item).expanduser().resolve()
+            if path.is_dir():
+                items.extend(structure_files(path))
+            elif path.is_file():
+                items.append(path)
+            else:
+                raise NotFound(f"no such file or folder: {item}")
+        else:
+            items.append(item)
+    return items
+
+
+def read_input(item) -> Iterator[tuple[Crystal | ReadFailure, str | None]]:
+    """(Crystal or ReadFailure, path or None) for each structure of one expanded input."""
+    if isinstance(item, Crystal):
+        yield item, item.metadata.get("path")
+    elif isinstance(item, Path):
+        for found in _read_path(item, item.stem):
+            yield found, str(item)
+    elif is_cif_text(item):
+        for found in _guard("<text>", lambda: parse_cif(item, "text")):
+            yield found, None
+    elif hasattr(item, "lattice") and hasattr(item, "species"):
+        yield Crystal.from_pymatgen(item), None
     else:
-        raise FileNotFoundError(f"no such file or folder: {path}")
+        yield ReadFailure(repr(item)[:80], f"not a structure: {type(item).__name__}"), None
+
+
+def iter_crystals(source) -> Iterator[Crystal | ReadFailure]:
+    """Every structure in a file, folder (recursive), table or CIF text; failures are yielded, not
+    raised. Structures of a folder are named by their path relative to it."""
+    if isinstance(source, (str, os.PathLike)) and not is_cif_text(source) and Path(source).is_dir():
+        root = Path(source)
+        for file in structure_files(root):
+            yield from _read_path(file, file.relative_to(root).with_suffix("").as_posix())
+        return
+    for item in expand_inputs(source):
+        for found, _ in read_input(item):
+            yield found
 
 
 def read_structures(source: str | os.PathLike, errors: str = "warn") -> list:
@@ -78,9 +136,12 @@ def read_structures(source: str | os.PathLike, errors: str = "warn") -> list:
     return structures
 
 
-def _is_structure_file(path: Path) -> bool:
+def _read_path(path: Path, crystal_id: str) -> Iterator[Crystal | ReadFailure]:
     suffix = path.suffix.lower()
-    return suffix in CIF_SUFFIXES or suffix in OTHER_SUFFIXES or path.name.startswith(OTHER_NAMES)
+    if suffix in TABLE_SUFFIXES:
+        yield from _read_table(path)
+    else:
+        yield from _guard(str(path), lambda: _read_file(path, crystal_id))
 
 
 def _read_file(path: Path, crystal_id: str) -> list[Crystal]:
@@ -113,12 +174,18 @@ def _read_with_pymatgen(path: Path, text: str, crystal_id: str) -> list[Crystal]
     ]
 
 
-def _read_csv(path: Path) -> Iterator[Crystal | ReadFailure]:
+def _read_table(path: Path) -> Iterator[Crystal | ReadFailure]:
+    """A CSV or Parquet table with a `cif` column (and an id column: id, material_id or name)."""
     import pandas as pd
 
-    table = pd.read_csv(path)
+    try:
+        table = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+    except Exception as error:  # noqa: BLE001 - any reader error means the table is unusable
+        yield ReadFailure(str(path), f"unreadable table: {str(error).splitlines()[0][:200]}")
+        return
     if "cif" not in table.columns:
-        raise StructureError(f"{path}: no 'cif' column (columns: {', '.join(map(str, table.columns))})")
+        yield ReadFailure(str(path), f"no 'cif' column (columns: {', '.join(map(str, table.columns))})")
+        return
     id_column = next((c for c in ("id", "material_id", "name") if c in table.columns), None)
     for row, record in enumerate(table.to_dict("records")):
         crystal_id = str(record[id_column]) if id_column else f"{path.stem}:{row}"

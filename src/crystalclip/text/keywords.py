@@ -14,176 +14,19 @@ are processed once.
 """
 from __future__ import annotations
 
+import json
 import math
-import os
 import re
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 
+from .llm import ChatClient, LLMError, excerpt
 from .masking import ELEMENT_SYMBOLS
+from .vocabulary import GENERIC_TERMS, PROPERTY_TERMS, STOPWORDS
 
 __all__ = ["GENERIC_TERMS", "PROPERTY_TERMS", "STOPWORDS", "clean_keywords", "is_generic",
-           "property_terms", "candidate_phrases", "extract_keywords", "document_text", "dataset_keywords"]
-
-# Words and phrases that say how a structure was studied, not what the material is or does.
-# A keyword made only of these (and stopwords) is dropped; an offline keyphrase holds none of them.
-GENERIC_TERMS: tuple[str, ...] = (
-    # the structure itself
-    "crystal", "crystals", "crystalline", "crystallographic", "crystallography", "crystal chemistry",
-    "crystal-chemical", "crystal structure", "structure", "structures", "structural", "structurally",
-    "atomic", "atoms", "atom", "positions", "parameters", "unit cell", "cell", "lattice parameters",
-    "model", "models", "type", "system", "systems", "form", "modification", "variety", "phase", "phases",
-    # determination
-    "refinement", "refinements", "refined", "redetermination", "re-determination", "reinvestigation",
-    "re-examination", "determination", "determined", "study", "studies", "analysis", "analyses",
-    "investigation", "investigations", "characterization", "characterisation", "description",
-    "data", "results", "evidence", "observations", "comparison", "note", "notes", "report",
-    "synthesis", "syntheses", "preparation", "growth", "sample", "samples", "specimen", "specimens",
-    "compound", "compounds", "material", "materials", "mineral", "minerals", "species", "occurrence",
-    "new", "novel", "natural", "synthetic", "properties", "property", "part", "method", "methods",
-    "chemistry", "discovery", "behaviour", "behavior", "evolution", "relation", "relationship",
-    "relationships", "features", "aspects", "role", "origin", "nature", "effect", "effects",
-    # diffraction and other methods
-    "diffraction", "x-ray", "x-rays", "xray", "x ray", "neutron", "neutrons", "powder", "powders",
-    "single crystal", "single-crystal", "single crystals", "single-crystalline", "electron diffraction",
-    "electron microscopy",
-    "synchrotron", "synchrotron radiation", "rietveld", "time-of-flight", "tof", "high-resolution",
-    "high resolution", "spectroscopy", "spectroscopic", "spectra", "spectrum", "raman", "infrared",
-    "ir", "nmr", "exafs", "xanes", "xafs", "esr", "epr", "mossbauer", "mössbauer", "tem", "hrtem",
-    "dft", "ab initio", "ab-initio", "first-principles", "first principles", "calculation",
-    "calculations", "computational", "simulation", "simulations", "molecular dynamics",
-    "measurement", "measurements", "experimental", "theoretical", "studied", "investigated",
-    "measured", "calculated", "obtained", "based", "using",
-    # roman numerals and Greek prefixes of series and polymorph names
-    "i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii",
-    "alpha", "beta", "gamma", "delta",
-    # French, German and Italian titles (AMCSD has a few hundred)
-    "kristallstruktur", "kristallstrukturen", "struktur", "strukturen", "verfeinerung", "untersuchung",
-    "structure cristalline", "cristalline", "étude", "etude", "détermination", "affinement",
-    "röntgenanalyse", "roentgenanalyse", "systeme", "propriétés", "proprietes", "verbindungen",
-    "cristallographique", "cristallographiques", "kristallbau", "bemerkungen", "vergleich",
-    "contribution", "modifications", "structurale", "structurales", "groupe", "espace", "raumgruppe",
-    "neutronique", "crystalstructure",
-    "space group", "symmetry", "struttura", "cristallina", "ricerche", "composti",
-    # units of the conditions
-    "gpa", "kbar", "kbars", "mpa", "deg", "kelvin",
-)
-
-# Function words of English (scikit-learn's list) and of the French, German and Italian titles.
-_FOREIGN_STOPWORDS = ("de", "du", "des", "la", "le", "les", "et", "en", "un", "une", "sur", "dans",
-                      "par", "pour", "au", "aux", "d", "l", "der", "die", "das", "den", "dem", "und",
-                      "von", "vom", "im", "zur", "zum", "mit", "über", "ueber", "eine", "einer",
-                      "eines", "ein", "bei", "als", "ist", "uber", "sous", "avec", "nouvelle", "nouveau",
-                      "di", "ed", "e", "dei", "degli", "gli", "il", "lo", "della", "delle", "del",
-                      "sugli", "sui", "tra", "fra", "con", "per", "alcuni", "una", "uno", "nel", "nella")
-
-
-def _stopwords() -> frozenset[str]:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    return frozenset(ENGLISH_STOP_WORDS) | frozenset(_FOREIGN_STOPWORDS)
-
-
-STOPWORDS = _stopwords()
-
-# Materials-property terms: keyword -> regexes (case-insensitive). A match in the document puts the
-# keyword first, whatever the embedding ranks; names follow crystalclip.evaluation.labels where shared.
-PROPERTY_TERMS: dict[str, tuple[str, ...]] = {
-    "superconductor": (r"\bsuper-?conduct\w*", r"\bsupraconduct\w*"),
-    "heavy fermion": (r"\bheavy[- ]fermions?\b",),
-    "ferroelectric": (r"\bferroelectric\w*", r"\bferro[ée]lectrique\w*"),
-    "antiferroelectric": (r"\bantiferroelectric\w*",),
-    "paraelectric": (r"\bparaelectric\w*",),
-    "multiferroic": (r"\bmultiferroic\w*",),
-    "ferroelastic": (r"\bferroelastic\w*",),
-    "piezoelectric": (r"\bpiezoelectric\w*", r"\bpi[ée]zo[ée]lectrique\w*"),
-    "pyroelectric": (r"\bpyroelectric\w*",),
-    "thermoelectric": (r"\bthermoelectric\w*",),
-    "nonlinear optical": (r"\bnon-?linear optic\w*", r"\bsecond[- ]harmonic\b", r"\bNLO\b"),
-    "luminescent": (r"\b(?:photo|electro|thermo|cathodo)?luminescen\w*", r"\bphosphors?\b",
-                    r"\bfluorescen\w*"),
-    "photovoltaic": (r"\bphotovoltaic\w*", r"\bsolar cells?\b"),
-    "photocatalyst": (r"\bphotocataly\w*",),
-    "catalyst": (r"\bcataly(?:st|sts|sis|tic|tically)\b",),
-    "magnetic": (r"\bmagnet(?:ic|ics|ism|isms|ically|ization|isation|ostriction|ostrictive)\b",
-                 r"\bmagn[eé]ti(?:que|ques|sch|sche|schen|scher|smus)\b", r"\bspin[- ]ordering\b"),
-    "ferromagnetic": (r"\bferromagnet\w*",),
-    "antiferromagnetic": (r"\bantiferromagnet\w*",),
-    "ferrimagnetic": (r"\bferrimagnet\w*",),
-    "paramagnetic": (r"\bparamagnet\w*",),
-    "magnetoresistance": (r"\bmagneto-?resist\w*",),
-    "spin glass": (r"\bspin[- ]glass\w*",),
-    "semiconductor": (r"\bsemi-?conduct\w*",),
-    "metallic": (r"\bmetallic\b", r"\bmetal[- ]insulator\b"),
-    "insulator": (r"\binsulat(?:or|ors|ing)\b",),
-    "ionic conductor": (r"\bionic(?:ally)? conduct\w*", r"\bsuperionic\b", r"\bfast[- ]ion\w*",
-                        r"\bsolid electrolytes?\b", r"\bion(?:ic)?[- ]conduct\w*"),
-    "proton conductor": (r"\bprotonic? conduct\w*",),
-    "battery": (r"\bbatter(?:y|ies)\b", r"\blithium[- ]ion\b", r"\bLi[- ]ion\b", r"\banodes?\b"),
-    "battery cathode": (r"\bcathodes?\b",),
-    "hydrogen storage": (r"\bhydrogen storage\b", r"\bhydrides?\b"),
-    "porous": (r"\b(?:micro|meso|nano)?porous\b", r"\bporosity\b"),
-    "zeolite": (r"\bzeolit\w*",),
-    "metal-organic framework": (r"\bmetal[- ]organic frameworks?\b", r"\bMOFs?\b"),
-    "ion exchange": (r"\bion[- ]exchang\w*", r"\b\w+-exchanged\b"),
-    "clathrate": (r"\bclathrates?\b",),
-    "perovskite": (r"\b\w*perovskit(?:e|es|a|en|ique|iques)\b",),
-    "spinel": (r"\b\w*spinel(?:s|le|les|li|loid|loids)?\b",),
-    "garnet": (r"\b\w*garnets?\b", r"\bgrenats?\b"),
-    "pyrochlore": (r"\bpyrochlores?\b",),
-    "pyroxene": (r"\b\w*pyroxen(?:e|es|oid|oids)\b",),
-    "amphibole": (r"\b\w*amphibol(?:e|es)\b",),
-    "feldspar": (r"\b\w*feldspars?\b",),
-    "olivine": (r"\bolivines?\b",),
-    "mica": (r"\bmicas?\b",),
-    "clay mineral": (r"\bclays?\b",),
-    "layered": (r"\blayered\b", r"\blayer (?:structures?|silicates?|compounds?|minerals?)\b",
-                r"\bsheet silicates?\b", r"\bphyllosilicat\w*", r"\btwo-dimensional\b"),
-    "cuprate": (r"\bcuprates?\b",),
-    "intermetallic": (r"\bintermetallic\w*",),
-    "alloy": (r"\balloys?\b",),
-    "amorphous": (r"\bamorphous\b", r"\bglass(?:es|y)?\b"),
-    "quasicrystal": (r"\bquasi-?crystal\w*",),
-    "hydrous": (r"\bhydrous\b", r"\b(?:mono|di|tri|tetra|penta|hexa|hepta|octa|sesqui|hemi)?hydrat(?:e|es|ed)\b",
-                r"\b(?:OH|H2O)[- ]bearing\b", r"\bhydroxyl\w*"),
-    "dehydration": (r"\bdehydrat\w*",),
-    "hydrogen bonding": (r"\bhydrogen[- ]bond\w*",),
-    "high-pressure": (r"\b(?:high|elevated|ultra-?high|very high|upper[- ]mantle|lower[- ]mantle)[- ]pressures?\b",
-                      r"\bunder (?:high )?pressure\b", r"\bat pressures?\b", r"\bpressures? up to\b",
-                      r"\b(?:effects?|influence) of pressure\b", r"\bwith pressure\b",
-                      r"\bpressure[- ](?:induced|dependence|dependent|behaviou?r)\b",
-                      r"\b\d+(?:\.\d+)? ?(?:GPa|kbars?)\b",
-                      r"\bdiamond[- ]anvil\b", r"\bcompressibilit(?:y|ies)\b", r"\bequations? of state\b",
-                      r"\bhochdruck\w*"),
-    "high-temperature": (r"\bhigh[- ]temperatures?\b", r"\belevated temperatures?\b",
-                         r"\bhaute temp[ée]rature\b"),
-    "low-temperature": (r"\blow[- ]temperatures?\b", r"\bbasse temp[ée]rature\b", r"\bcryogenic\b"),
-    "phase transition": (r"\bphase[- ]transitions?\b", r"\btransitions? de phase\b",
-                         r"\bphasen(?:umwandlung|übergang)\w*", r"\b\w+-to-\w+ transition\b"),
-    "polymorphism": (r"\bpolymorph\w*",),
-    "polytypism": (r"\bpolytyp\w*",),
-    "thermal expansion": (r"\bthermal expansion\b",),
-    "elasticity": (r"\belastic(?:ity| constants?| properties| moduli| modulus| behaviou?r)\b",),
-    "superhard": (r"\bsuper-?hard\b", r"\bultra-?hard\b"),
-    "incommensurate modulation": (r"\bincommensurat\w*", r"\bmodulated\b"),
-    "cation ordering": (r"\border-disorder\b", r"\bcation (?:dis)?order\w*", r"\b(?:dis)?ordering\b"),
-    "solid solution": (r"\bsolid[- ]solutions?\b", r"\bsolution solide\b", r"\bMischkristall\w*"),
-    "mixed valence": (r"\bmixed[- ]valen\w*",),
-    "Jahn-Teller distortion": (r"\bJahn[- ]Teller\b",),
-    "twinning": (r"\btwin(?:s|ned|ning)?\b",),
-    "metamict": (r"\bmetamict\w*", r"\bradiation damage\b"),
-    "nuclear waste": (r"\bnuclear waste\b", r"\bradioactive waste\b", r"\bwaste forms?\b"),
-    "mantle mineral": (r"\bmantle\b",),
-    "meteorite": (r"\bmeteorit\w*", r"\bchondrit\w*", r"\blunar\b", r"\bmartian\b"),
-    "cement": (r"\bcements?\b", r"\bclinker\b"),
-    "pigment": (r"\bpigments?\b",),
-    "gemstone": (r"\bgems?\b", r"\bgemstones?\b"),
-    "ceramic": (r"\bceramics?\b",),
-    "thin film": (r"\bthin films?\b",),
-    "nanomaterial": (r"\bnano(?:particles?|crystals?|crystalline|tubes?|wires?|sheets?|structured)\b",),
-}
+           "property_terms", "candidate_phrases", "extract_keywords", "document_text", "llm_keywords", "keyword_messages"]
 
 _PROPERTY_PATTERNS = {k: re.compile("|".join(f"(?:{p})" for p in v), re.IGNORECASE)
                       for k, v in PROPERTY_TERMS.items()}
@@ -504,76 +347,30 @@ def document_text(row) -> str:
     return "\n".join(texts)
 
 
-def dataset_keywords(dataset_dir: str | os.PathLike, backend: str = "offline", llm_url: str | None = None,
-                     llm_model: str | None = None, max_keywords: int = 10, limit: int | None = None,
-                     progress: Callable[[int, int], None] | None = None, *, workers: int = 4) -> dict:
-    """Write ``DATASET/texts/keywords.parquet`` ({id: ["kw1, kw2, ..."]}) and return a summary.
-
-    ``limit`` keeps the first N structures (a trial run). With ``backend="llm"`` a document the
-    endpoint fails on is listed in ``failed`` and the others go on; ``workers`` requests run at once.
-    """
-    import pandas as pd
-    import pyarrow.parquet as pq
-
-    from ..data.build import PAIRS_FILE
-    from ..data.derived import write_texts
-
-    if backend not in ("offline", "llm"):
-        raise ValueError(f"backend must be 'offline' or 'llm', not {backend!r}")
-    if max_keywords < 1:
-        raise ValueError(f"max_keywords must be >= 1, not {max_keywords}")
-    path = Path(dataset_dir) / PAIRS_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{dataset_dir} is not a crystalclip dataset (no {PAIRS_FILE}); "
-                                f"build one with `crystalclip data build`")
-    columns = [c for c in ("id", "title", "abstract", "texts") if c in pq.read_schema(path).names]
-    table = pd.read_parquet(path, columns=columns)
-    if limit is not None:
-        table = table.head(limit)
-    ids_of: dict[str, list[str]] = {}  # document -> structures written about in it
-    for row in table.to_dict("records"):
-        doc = document_text(row)
-        if doc:
-            ids_of.setdefault(doc, []).append(str(row["id"]))
-    documents = list(ids_of)
-    failed: list[tuple[str, str]] = []
-    summary: dict = {"backend": backend}
-    if backend == "offline":
-        from ..models.text import get_text_tower
-
-        keywords = extract_keywords(documents, get_text_tower("minilm"), max_keywords, progress=progress)
-    else:
-        keywords, failed = _llm_keywords(documents, ids_of, llm_url, llm_model, max_keywords, progress, workers)
-        summary["model"] = llm_model
-    texts = {i: [", ".join(k)] for doc, k in zip(documents, keywords) if k for i in ids_of[doc]}
-    written = write_texts(dataset_dir, "keywords", texts)
-    summary.update(structures=len(table), documents=len(documents), with_keywords=len(texts),
-                   failed_count=len(failed), failed=failed[:10], path=str(written))
-    return summary
+# ---------------------------------------------------------------------- an LLM endpoint (CLaSP)
+_SYSTEM = "You are a materials scientist who indexes crystallography papers with precise keywords."
+_GENERIC_EXAMPLES = ", ".join(t for t in GENERIC_TERMS if t in (
+    "crystal structure", "structure", "refinement", "x-ray", "neutron", "powder", "diffraction",
+    "single crystal", "crystal chemistry", "synthesis", "new", "study", "determination"))
 
 
-def _llm_keywords(documents, ids_of, llm_url, llm_model, max_keywords, progress, workers):
-    """Keywords of each document from the endpoint; (keywords, [(first id, reason) of each failure])."""
-    from concurrent.futures import ThreadPoolExecutor
+def keyword_messages(document: str, max_keywords: int = 10) -> list[dict]:
+    """CLaSP's request: keywords on features, functions or applications of the material."""
+    user = (
+        f"Here is what is written about a crystalline material (the title and abstract of a paper on "
+        f"its structure, or descriptions of it):\n\n{document}\n\n"
+        f"List up to {max_keywords} keywords about the features, functions or applications of the "
+        f"material (for example: superconductor, ferroelectric, high-pressure phase, zeolite, "
+        f"battery cathode, layered silicate). Leave out generic terms of structure determination "
+        f"({_GENERIC_EXAMPLES}, ...). Answer with JSON only, in the form "
+        f'{{"keywords": ["keyword 1", "keyword 2"]}}.')
+    return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}]
 
-    from .llm import ChatClient, LLMError, llm_keywords
 
-    if not llm_url or not llm_model:
-        raise ValueError("the llm back-end needs llm_url (e.g. http://localhost:8000/v1) and llm_model")
-    keywords: list[list[str]] = [[] for _ in documents]
-    failed: list[tuple[str, str]] = []
-    with ChatClient(llm_url, llm_model) as client, ThreadPoolExecutor(max(1, workers)) as pool:
-        futures = [pool.submit(llm_keywords, doc, client, max_keywords) for doc in documents]
-        for i, future in enumerate(futures):
-            done = i + 1
-            try:
-                keywords[i] = future.result()
-            except LLMError as error:
-                failed.append((ids_of[documents[i]][0], str(error)))
-                if len(failed) == done >= 5:  # nothing works: the endpoint or the model name is wrong
-                    for f in futures:
-                        f.cancel()
-                    raise ValueError(f"the first {done} documents all failed; the last: {error}") from error
-            if progress is not None:
-                progress(done, len(documents))
-    return keywords, failed
+def llm_keywords(document: str, client: ChatClient, max_keywords: int = 10) -> list[str]:
+    """Up to max_keywords keywords of one document from the model, generic terms removed."""
+    answer = client.complete_json(keyword_messages(document, max_keywords))
+    keywords = answer.get("keywords")
+    if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
+        raise LLMError(f'expected {{"keywords": [strings]}}, got {excerpt(json.dumps(answer), 200)}')
+    return clean_keywords(keywords, max_keywords)

@@ -1,11 +1,11 @@
-"""A small client for OpenAI-compatible chat-completions endpoints, and CLaSP's keyword prompt.
+"""A small client for OpenAI-compatible chat-completions endpoints (what is asked is the caller's).
 
 Works with any server that speaks ``POST {base_url}/chat/completions``: vLLM
 (``http://localhost:8000/v1``), llama.cpp's server (``http://localhost:8080/v1``), Ollama
 (``http://localhost:11434/v1``). As with the OpenAI SDK, ``base_url`` is the URL that ends in ``/v1``.
 
     client = ChatClient("http://localhost:8000/v1", "meta-llama/Llama-3.1-70B-Instruct")
-    llm_keywords("Ferroelectric BiFeO3 ...", client)   # ["ferroelectric", "multiferroic", ...]
+    client.complete_json([{"role": "user", "content": "..."}])   # -> dict
 """
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import time
 
 import httpx
 
-from .keywords import GENERIC_TERMS, clean_keywords
+from ..errors import BadInput
 
-__all__ = ["ChatClient", "LLMError", "parse_json_object", "llm_keywords", "keyword_messages"]
+__all__ = ["ChatClient", "LLMError", "parse_json_object", "excerpt"]
 
 _RETRY_STATUS = (408, 429)  # and every 5xx
 
@@ -27,7 +27,7 @@ class LLMError(RuntimeError):
     """The endpoint failed or answered something that is not what was asked for."""
 
 
-def _excerpt(text: str, n: int = 300) -> str:
+def excerpt(text: str, n: int = 300) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= n else text[:n] + " ..."
 
@@ -51,7 +51,7 @@ def parse_json_object(content: str) -> dict:
             continue
         if isinstance(value, dict):
             return value
-    raise LLMError(f"the model's answer is not a JSON object: {_excerpt(content, 200)!r}")
+    raise LLMError(f"the model's answer is not a JSON object: {excerpt(content, 200)!r}")
 
 
 class ChatClient:
@@ -65,7 +65,7 @@ class ChatClient:
     def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout: float = 60,
                  max_retries: int = 3, backoff: float = 1.0, max_tokens: int = 512):
         if not base_url or not model:
-            raise ValueError("ChatClient needs a base_url (e.g. http://localhost:8000/v1) and a model name")
+            raise BadInput("ChatClient needs a base_url (e.g. http://localhost:8000/v1) and a model name")
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.max_retries = max_retries
@@ -100,11 +100,11 @@ class ChatClient:
                         return response.json()
                     except ValueError:
                         raise LLMError(f"POST {url} answered with something that is not JSON: "
-                                       f"{_excerpt(response.text)!r}") from None
+                                       f"{excerpt(response.text)!r}") from None
                 if status < 500 and status not in _RETRY_STATUS:
                     hint = " (the base URL should end in /v1, e.g. http://localhost:8000/v1)" if status == 404 else ""
-                    raise LLMError(f"POST {url} -> HTTP {status}{hint}: {_excerpt(response.text)}")
-                reason = f"HTTP {status}: {_excerpt(response.text)}"
+                    raise LLMError(f"POST {url} -> HTTP {status}{hint}: {excerpt(response.text)}")
+                reason = f"HTTP {status}: {excerpt(response.text)}"
                 after = response.headers.get("retry-after", "")
                 if after.replace(".", "", 1).isdigit():
                     wait = min(float(after), 60.0)
@@ -121,39 +121,11 @@ class ChatClient:
         try:
             content = data["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):
-            raise LLMError(f"not a chat-completions answer: {_excerpt(json.dumps(data))}") from None
+            raise LLMError(f"not a chat-completions answer: {excerpt(json.dumps(data))}") from None
         if not isinstance(content, str):
-            raise LLMError(f"the answer has no text content: {_excerpt(json.dumps(data))}")
+            raise LLMError(f"the answer has no text content: {excerpt(json.dumps(data))}")
         return content
 
     def complete_json(self, messages: list[dict]) -> dict:
         """The answer parsed as a JSON object; LLMError when it is not one."""
         return parse_json_object(self.complete(messages, json_mode=True))
-
-
-_SYSTEM = "You are a materials scientist who indexes crystallography papers with precise keywords."
-_GENERIC_EXAMPLES = ", ".join(t for t in GENERIC_TERMS if t in (
-    "crystal structure", "structure", "refinement", "x-ray", "neutron", "powder", "diffraction",
-    "single crystal", "crystal chemistry", "synthesis", "new", "study", "determination"))
-
-
-def keyword_messages(document: str, max_keywords: int = 10) -> list[dict]:
-    """CLaSP's request: keywords on features, functions or applications of the material."""
-    user = (
-        f"Here is what is written about a crystalline material (the title and abstract of a paper on "
-        f"its structure, or descriptions of it):\n\n{document}\n\n"
-        f"List up to {max_keywords} keywords about the features, functions or applications of the "
-        f"material (for example: superconductor, ferroelectric, high-pressure phase, zeolite, "
-        f"battery cathode, layered silicate). Leave out generic terms of structure determination "
-        f"({_GENERIC_EXAMPLES}, ...). Answer with JSON only, in the form "
-        f'{{"keywords": ["keyword 1", "keyword 2"]}}.')
-    return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}]
-
-
-def llm_keywords(document: str, client: ChatClient, max_keywords: int = 10) -> list[str]:
-    """Up to max_keywords keywords of one document from the model, generic terms removed."""
-    answer = client.complete_json(keyword_messages(document, max_keywords))
-    keywords = answer.get("keywords")
-    if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
-        raise LLMError(f'expected {{"keywords": [strings]}}, got {_excerpt(json.dumps(answer), 200)}')
-    return clean_keywords(keywords, max_keywords)

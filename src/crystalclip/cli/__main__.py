@@ -1,0 +1,4 @@
+"""`python -m crystalclip.cli`: the same app as the `crystalclip` command."""
+from . import app
+
+app()

@@ -1,0 +1,220 @@
+"""`crystalclip search | index | classify | serve`: using a model on structures.
+
+`search` always goes through an `Index`: a user's own (`--index`), or the embedded structures (or
+`--data DATASET`) as an index built once per model in the cache directory.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .app import app, console, fail, progress_bar
+
+FILTER_KEYS = ("elements", "spacegroup", "crystal_system")
+
+
+def parse_filters(items: list[str]) -> dict[str, str]:
+    """["elements=Cu,O", "crystal_system=cubic"] -> Index.search keyword arguments."""
+    options: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in FILTER_KEYS:
+            fail(f"unknown filter {item!r}: use {', '.join(f'{k}=...' for k in FILTER_KEYS)}")
+        if not value.strip():
+            fail(f"filter {key} has no value")
+        options[key] = f"{options[key]},{value}" if key in options and key != "crystal_system" else value
+    return options
+
+
+def print_results(results: list[dict], title: str) -> None:
+    """One line per result (rank, score, id, formula, space group, source) and at most one line of
+    text, cut to the terminal's width (80 columns when it is not a terminal)."""
+    width = shutil.get_terminal_size((80, 24)).columns if console.is_terminal else 80
+    out = Console(width=width, highlight=False, soft_wrap=False)
+    out.print(_cut(title, width))
+    for r in results:
+        sg = "" if r["spacegroup_number"] is None else f"SG {r['spacegroup_number']}"
+        head = f"{r['rank']:>3}  {r['score']:.3f}  {r['id']}  {r['formula']}  {sg}  {r['source'] or ''}".rstrip()
+        out.print(_cut(head, width), markup=False)
+        text = r["text"] or r["path"]
+        if text:
+            out.print(_cut("     " + " ".join(str(text).split()), width), markup=False)
+
+
+def _cut(line: str, width: int) -> str:
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+@app.command()
+def search(
+    query: Annotated[Optional[str], typer.Argument(help="what you are looking for, in words")] = None,
+    model: Annotated[Optional[str], typer.Option(
+        help="'default' or a run directory (with --index: the model that built the index)")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="a dataset to search (default: the embedded structures)")] = None,
+    index: Annotated[Optional[Path], typer.Option(help="an index directory (from `crystalclip index`) to search")] = None,
+    like: Annotated[Optional[Path], typer.Option(help="a structure file: find structures like it")] = None,
+    filter_: Annotated[Optional[list[str]], typer.Option(
+        "--filter", help="elements=Cu,O | spacegroup=225 | crystal_system=cubic (repeatable)")] = None,
+    k: Annotated[int, typer.Option("-k", help="how many results")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="results as JSON")] = False,
+):
+    """Rank structures by similarity to QUERY (or to --like FILE): an --index, or the embedded set / --data."""
+    from ..api import load, open_index
+    from ..index import MAX_K
+    from ..structures import ReadFailure, iter_crystals
+
+    if like is not None and query is not None:
+        fail("give a query or --like FILE, not both")
+    if like is None and (query is None or not query.strip()):
+        fail("empty query")
+    if not 1 <= k <= MAX_K:
+        fail(f"-k must be between 1 and {MAX_K}")
+    if index is not None and data is not None:
+        fail("give --index or --data, not both")
+    filters = parse_filters(filter_ or [])
+    target = query
+    if like is not None:
+        found = next(iter(iter_crystals(like)), None)
+        if found is None or isinstance(found, ReadFailure):
+            fail(f"cannot read {like}: {found.reason if found else 'no structure in it'}")
+        target = found
+    if index is not None:
+        searched = open_index(index, model)
+        where = str(index)
+    else:
+        from .. import embedded
+
+        with progress_bar(as_json) as bar:
+            task = bar.add_task("embedding the structures (once per model)", total=None)
+            searched = embedded.ensure_index(load(model or "default"), data,
+                                             progress=lambda done, total: bar.update(task, completed=done, total=total))
+        where = str(data) if data is not None else "embedded"
+    results = searched.search(target, k=k, **filters)
+    described = query if like is None else f"like {like}"
+    if as_json:
+        print(json.dumps({"query": query, "like": None if like is None else str(like), "index": where,
+                          "model": searched.info["model"]["path"], "pool_size": searched.count, "filters": filters,
+                          "results": results}))
+        return
+    matching = f" matching {', '.join(f'{k}={v}' for k, v in filters.items())}" if filters else ""
+    if not results:
+        console.print(f"no structure in {where}{matching}")
+        return
+    print_results(results, f"{described!r}: top {len(results)} of {searched.count:,} structures{matching}")
+
+
+@app.command("index")
+def index_command(
+    paths: Annotated[list[Path], typer.Argument(help="CIF / POSCAR / extxyz files, folders (recursive), CSV/Parquet tables with a cif column")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="index directory (created, or continued if it exists)")],
+    model: Annotated[str, typer.Option(help="'default' or a run directory")] = "default",
+    ann: Annotated[bool, typer.Option(help="approximate HNSW index for large collections (recall@10 is measured)")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
+):
+    """Embed PATHS into a searchable index; re-running continues where it stopped and adds only new files."""
+    from ..api import load
+    from ..index import FAILED_FILE, INFO_FILE, Index
+
+    for path in paths:
+        if not path.exists():
+            fail(f"no such file or folder: {path}")
+    clip = load(model)
+    if (out / INFO_FILE).exists():
+        index = Index.load(out)
+        index.check_model(clip)
+        if ann and index.kind != "hnsw":
+            fail(f"{out} is an exact index: write the --ann index to a new --out")
+    else:
+        index = Index.empty(clip, ann=ann)
+    with progress_bar(as_json) as bar:
+        task = bar.add_task("indexing", total=None)
+        counts = index.add(paths, clip, checkpoint=out,
+                           progress=lambda done, total: bar.update(task, completed=done, total=total))
+    summary = {"index": str(out), **counts, "count": index.count, "kind": index.kind,
+               "recall_at_10": index.recall_at_10, "model": index.info["model"]["path"],
+               "failed_inputs": index.failed.to_dict("records")}
+    if as_json:
+        print(json.dumps(summary))
+        return
+    console.print(f"indexed {counts['indexed']:,} structures, {counts['failed']:,} failed, "
+                  f"{counts['skipped']:,} already present; {index.count:,} in {out} ({index.kind})")
+    if index.kind == "hnsw":
+        console.print(f"HNSW recall@10 against exact search: {index.recall_at_10:.3f} "
+                      f"({index.info['ann']['recall_queries']} indexed vectors as queries)")
+    for row in summary["failed_inputs"][:20]:
+        console.print(f"  [yellow]unreadable[/yellow] {row['path']}: {row['reason']}", highlight=False)
+    if len(index.failed) > 20:
+        console.print(f"  ... every unreadable input, with its reason: {out / FAILED_FILE}")
+
+
+@app.command()
+def classify(
+    paths: Annotated[list[Path], typer.Argument(help="structure files, folders or CSV/Parquet tables")],
+    labels: Annotated[str, typer.Option(help="comma-separated labels: superconductor,ferromagnet,insulator")],
+    template: Annotated[str, typer.Option(help="prompt around each label, e.g. 'a {} material'")] = "{}",
+    model: Annotated[str, typer.Option(help="'default' or a run directory")] = "default",
+    as_json: Annotated[bool, typer.Option("--json", help="results as JSON")] = False,
+):
+    """Zero-shot probabilities of LABELS for each structure (softmax over the labels)."""
+    from ..api import check_prompts, load
+    from ..structures import ReadFailure, expand_inputs, read_input
+
+    names = check_prompts(labels.split(","), template)
+    crystals, failed = [], []
+    for item in expand_inputs(paths):
+        for found, path in read_input(item):
+            if isinstance(found, ReadFailure):
+                failed.append({"path": found.where, "reason": found.reason})
+            else:
+                crystals.append((found, path))
+    clip = load(model)
+    with progress_bar(as_json) as bar:
+        bar.add_task("classifying", total=None)
+        classified = clip.classify([c for c, _ in crystals], names, template=template, errors="skip")
+    failed += [{"path": crystals[i][1] or crystals[i][0].id, "reason": reason} for i, reason in classified.failures]
+    for row in failed:
+        console.print(f"[yellow]unreadable[/yellow] {row['path']}: {row['reason']}", highlight=False)
+    if not classified.index:
+        fail("no readable structure in the inputs")
+    results = [{"id": crystals[i][0].id, "path": crystals[i][1],
+                "probabilities": {n: round(float(p), 4) for n, p in zip(names, row)}}
+               for i, row in zip(classified.index, classified.embeddings)]
+    if as_json:
+        print(json.dumps({"labels": names, "template": template, "model": model, "results": results,
+                          "failed": failed}))
+        return
+    table = Table(title=f"zero-shot: {', '.join(template.format(n) for n in names)}")
+    table.add_column("id", overflow="fold")
+    for name in names:
+        table.add_column(name, justify="right")
+    for r in results:
+        best = max(r["probabilities"], key=r["probabilities"].get)
+        table.add_row(r["id"], *[f"[bold]{p:.3f}[/bold]" if n == best else f"{p:.3f}"
+                                 for n, p in r["probabilities"].items()])
+    Console().print(table)
+
+
+@app.command()
+def serve(
+    index: Annotated[Optional[Path], typer.Option(
+        help="an index directory (from `crystalclip index`) to serve (default: the embedded structures)")] = None,
+    model: Annotated[Optional[str], typer.Option(
+        help="the model that built the index (default: the one it records; 'default' for the embedded set)")] = None,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+):
+    """The web page and the HTTP API (/api/search, /api/classify, /api/structures/ID, /health, /openapi.json)."""
+    import uvicorn
+
+    from ..server import create_app
+
+    server_app = create_app(index, model)
+    console.print(f"serving {server_app.state.index.count:,} structures on http://{host}:{port}")
+    uvicorn.run(server_app, host=host, port=port, log_level="warning")

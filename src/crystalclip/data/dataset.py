@@ -1,0 +1,200 @@
+"""One class owns a dataset directory: everything else opens datasets through `Dataset`.
+
+A dataset directory (written by `crystalclip data build`, see data/build.py) holds
+  pairs.parquet   one row per structure: id, source, cif, texts, split, formula, ... + label columns
+  graphs/         the crystal graphs, row-aligned with pairs.parquet (crystalclip.graphs.GraphStore)
+  rejected.csv    id, source, path, reason for every entry that could not be used
+  summary.json    counts: pairs, rejected by reason, rows per split, graph config
+  texts/<kind>.parquet   derived texts (keywords, summaries, descriptions): id, texts
+  text_cache/     the frozen text tower's features of every text it has read (data/text_cache.py)
+
+A `TextPool` is what a structure may be paired with in a step: the dataset's own texts, or texts
+derived from it. Validation and evaluation always use the dataset's own texts.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..errors import BadInput, ModelMismatch, NotFound
+from ..fileio import atomic_path
+from ..graphs import GraphConfig, GraphStore
+
+PAIRS_FILE, REJECTED_FILE, SUMMARY_FILE, GRAPHS_DIR = "pairs.parquet", "rejected.csv", "summary.json", "graphs"
+TEXTS_DIR = "texts"
+ORIGINAL = "pairs"  # the dataset's own texts (titles, captions, ...)
+COMMANDS = {"keywords": "keywords", "summaries": "summarize", "descriptions": "describe"}  # kind -> its command
+_COLUMNS_NOT_NEEDED = {"cif"}  # the graphs are stored; CIF text is read only when a crystal is needed
+
+
+@dataclass
+class TextPool:
+    """Distinct texts, and for each dataset row the indices of its texts (possibly none)."""
+
+    texts: list[str]
+    row_texts: list[np.ndarray]
+
+    @classmethod
+    def from_lists(cls, per_row) -> "TextPool":
+        index: dict[str, int] = {}
+        row_texts = [np.array([index.setdefault(t, len(index)) for t in texts], dtype=np.int64) for texts in per_row]
+        return cls(list(index), row_texts)
+
+    def has_text(self, rows: np.ndarray) -> np.ndarray:
+        return np.array([len(self.row_texts[int(r)]) > 0 for r in rows], dtype=bool)
+
+
+def row_crystal(id_: str, cif: str):
+    """The structure of one dataset row. A row from a several-block CIF is named
+    "<entry id>#<block name>" (data/build.py): its own block, never silently the first."""
+    from ..structures import parse_cif
+
+    crystals = parse_cif(cif, id_.rsplit("#", 1)[0] if "#" in id_ else id_)
+    if len(crystals) == 1:
+        return crystals[0]
+    for crystal in crystals:
+        if crystal.id == id_:
+            return crystal
+    raise BadInput(f"{id_}: no block of that name in its CIF")
+
+
+class Dataset:
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = Path(directory)
+        if not self.exists(self.directory):
+            raise NotFound(f"{self.directory} is not a crystalclip dataset (no {PAIRS_FILE}); "
+                           f"build one with `crystalclip data build`")
+        import pyarrow.parquet as pq
+
+        self.columns = pq.read_schema(self.pairs_path).names
+        self.table = pd.read_parquet(self.pairs_path, columns=[c for c in self.columns if c not in _COLUMNS_NOT_NEEDED])
+        self._graphs: GraphStore | None = None
+        self._cifs: list[str] | None = None
+        self.own = TextPool.from_lists(self.table["texts"])  # every distinct text once
+        self.texts, self.row_texts = self.own.texts, self.own.row_texts
+        self.formulas = self.table["formula"].tolist()
+
+    @staticmethod
+    def exists(directory: str | os.PathLike) -> bool:
+        return (Path(directory) / PAIRS_FILE).is_file()
+
+    @property
+    def pairs_path(self) -> Path:
+        return self.directory / PAIRS_FILE
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    @property
+    def summary(self) -> dict:
+        return json.loads((self.directory / SUMMARY_FILE).read_text())
+
+    # ---- graphs ----
+
+    @property
+    def graphs(self) -> GraphStore:
+        if self._graphs is None:
+            self._graphs = GraphStore.open(self.directory / GRAPHS_DIR)
+            if len(self._graphs) != len(self.table):
+                raise BadInput(f"{self.directory}: {len(self._graphs)} graphs for {len(self.table)} rows; rebuild it")
+        return self._graphs
+
+    def check_graphs(self, config: GraphConfig) -> GraphStore:
+        """The stored graphs, if they were built the way `config` (the model's) builds them."""
+        stored = self.graphs.config
+        if (stored.cutoff, stored.max_neighbors) != (config.cutoff, config.max_neighbors):
+            raise ModelMismatch(
+                f"{self.directory}: its graphs were built with cutoff {stored.cutoff} Å and {stored.max_neighbors} "
+                f"neighbours, the model uses cutoff {config.cutoff} Å and {config.max_neighbors}: rebuild it with "
+                f"`crystalclip data build ... --cutoff {config.cutoff} --max-neighbors {config.max_neighbors}`")
+        return self.graphs
+
+    # ---- rows and crystals ----
+
+    def rows(self, split: str | None = None, sources: list[str] | None = None) -> np.ndarray:
+        mask = np.ones(len(self.table), bool)
+        if split is not None:
+            mask &= (self.table["split"] == split).to_numpy()
+        if sources:
+            mask &= self.table["source"].isin(sources).to_numpy()
+        return np.nonzero(mask)[0]
+
+    def cifs(self) -> list[str]:
+        if self._cifs is None:
+            import pyarrow.parquet as pq
+
+            self._cifs = pq.read_table(self.pairs_path, columns=["cif"]).column("cif").to_pylist()
+        return self._cifs
+
+    def crystal(self, row: int):
+        """The structure of a row, parsed again from its CIF (augmentations, descriptions)."""
+        return row_crystal(str(self.table["id"].iat[row]), self.cifs()[row])
+
+    def records(self, columns: list[str], limit: int | None = None) -> list[dict]:
+        """Rows as dicts with those of `columns` the dataset has (`id` always): what derived-text
+        writers read (keywords and summaries read id/title/abstract/texts, descriptions id/cif)."""
+        wanted = ["id"] + [c for c in columns if c in self.columns and c != "id"]
+        table = pd.read_parquet(self.pairs_path, columns=wanted)
+        return (table.head(limit) if limit is not None else table).to_dict("records")
+
+    # ---- own and derived texts ----
+
+    def texts_path(self, kind: str) -> Path:
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", kind) or kind == ORIGINAL:
+            raise BadInput(f"invalid kind of derived text {kind!r} (letters, digits, _ and -; not {ORIGINAL!r})")
+        return self.directory / TEXTS_DIR / f"{kind}.parquet"
+
+    def write_texts(self, kind: str, texts: dict[str, list[str]]) -> Path:
+        """Store {structure id: [texts]} atomically; structures with no text are left out."""
+        path = self.texts_path(kind)
+        table = pd.DataFrame({"id": list(texts), "texts": [list(map(str, v)) for v in texts.values()]})
+        table = table[table["texts"].map(len) > 0]
+        with atomic_path(path) as tmp:
+            table.to_parquet(tmp, index=False)
+        return path
+
+    def read_texts(self, kind: str) -> dict[str, list[str]]:
+        path = self.texts_path(kind)
+        if not path.is_file():
+            raise NotFound(f"{path} does not exist: write it first with "
+                           f"`crystalclip data {COMMANDS.get(kind, kind)} {self.directory}`")
+        table = pd.read_parquet(path)
+        return {str(i): list(t) for i, t in zip(table["id"], table["texts"])}
+
+    def text_pool(self, kinds: str | list[str] = ORIGINAL) -> TextPool:
+        """The dataset's own texts ("pairs") and/or derived kinds, merged per row."""
+        kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+        if kinds == [ORIGINAL]:
+            return self.own
+        per_row = [[] for _ in range(len(self.table))]
+        for kind in kinds:
+            if kind == ORIGINAL:
+                for row, texts in enumerate(self.table["texts"]):
+                    per_row[row].extend(texts)
+                continue
+            derived = self.read_texts(kind)
+            for row, id_ in enumerate(self.table["id"]):
+                per_row[row].extend(derived.get(id_, ()))
+        return TextPool.from_lists(per_row)
+
+    # ---- the frozen tower's features, cached in the dataset ----
+
+    def text_features(self, tower, pool: TextPool | None = None) -> torch.Tensor:
+        """The frozen tower's features of a pool's texts (default: the dataset's own)."""
+        return self.tower_features((pool or self.own).texts, tower)
+
+    def formula_features(self, tower) -> torch.Tensor:
+        """The frozen tower's features of each row's reduced formula (the composition channel)."""
+        return self.tower_features(self.formulas, tower)
+
+    def tower_features(self, strings: list[str], tower) -> torch.Tensor:
+        from .text_cache import cached_text_embeddings
+
+        return torch.from_numpy(np.ascontiguousarray(cached_text_embeddings(self.directory, strings, tower)))
