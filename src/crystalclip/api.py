@@ -23,6 +23,7 @@ from .graphs import build_graph
 from .index import Index
 from .models.clip import CrystalClip
 from .structures import Crystal, ReadFailure, StructureError, expand_inputs, read_input
+from .structures.symmetry import symmetry_features
 
 DEFAULT_MODEL = "default"
 FORMULA_CACHE_SIZE = 50_000
@@ -114,6 +115,14 @@ class Model:
             self._formulas.update(zip(missing, self.clip.formula_tower.encode(missing)))
         return torch.stack([self._formulas[f] for f in formulas])
 
+    def _symmetry(self, crystals: list[Crystal]):
+        """The symmetry channel's inputs, computed as the dataset path computes them (same symprec)."""
+        config = self.clip.config.symmetry
+        if not config.enabled:
+            return None
+        found = [symmetry_features(c, config.symprec) for c in crystals]
+        return (torch.tensor([n for n, _ in found], dtype=torch.long), torch.from_numpy(np.stack([v for _, v in found])))
+
     @property
     def dim(self) -> int:
         return self.clip.config.embed_dim
@@ -148,7 +157,8 @@ class Model:
                 formulas = None
                 if self.clip.config.composition_channel:
                     formulas = self._formula_features([crystals[p].reduced_formula() for p in chunk])
-                out.append(self.clip.embed_crystals(collate_graphs(graphs), formulas).numpy())
+                out.append(self.clip.embed_crystals(collate_graphs(graphs), formulas,
+                                                    self._symmetry([crystals[p] for p in chunk])).numpy())
                 kept += chunk
             if progress:
                 progress(min(start + batch_size, len(crystals)), len(crystals))

@@ -1,4 +1,5 @@
-"""Texts derived from a dataset, written beside it: keywords (CLaSP), summaries (CLAMP), descriptions (CLaC).
+"""Texts derived from a dataset, written beside it: keywords (CLaSP), summaries (CLAMP), descriptions
+(CLaC), and paper titles joined by the compounds they name (CLaSP's structure-title pairing).
 
 Each reads the dataset through `Dataset`, runs the pure functions of `crystalclip.text` over its rows
 and writes `DATASET/texts/<kind>.parquet` atomically. One bad structure or document is reported and
@@ -13,9 +14,11 @@ from collections.abc import Callable
 
 from .data.dataset import Dataset, row_crystal
 from .errors import BadInput
-from .text.describe import DESCRIBERS, describe, describe_robocrys
+from .structures.bonds import read_cif_bonds
+from .text.describe import DESCRIBERS, describe_both, describe_robocrys
 from .text.keywords import document_text, extract_keywords, llm_keywords
 from .text.llm import ChatClient, LLMError
+from .text.title_formulas import join_titles
 from .text.summarize import EXTRACTIVE, Seq2SeqSummarizer, check_model_dir, document_parts, get_summarizer, n_words
 
 Progress = Callable[[int, int], None]
@@ -146,12 +149,14 @@ def dataset_summaries(dataset_dir, summarizer: str | os.PathLike = EXTRACTIVE, m
 # ---------------------------------------------------------------------- descriptions
 
 
-def _describe_row(args: tuple[str, str, str]) -> tuple[str, str | None, str | None]:
-    """(id, text, None) or (id, None, reason) for one row, in a worker process."""
-    id_, cif, describer = args
+def _describe_row(args: tuple[str, str, str, int | None]) -> tuple[str, tuple[str, str | None] | None, str | None]:
+    """(id, (text, formula-free text or None), None) or (id, None, reason) for one row, in a worker."""
+    id_, cif, describer, seed = args
     try:
         crystal = row_crystal(id_, cif)
-        return id_, describe(crystal) if describer == "template" else describe_robocrys(crystal), None
+        if describer == "robocrys":
+            return id_, (describe_robocrys(crystal), None), None
+        return id_, describe_both(crystal, seed=seed, bonds=read_cif_bonds(cif, crystal)), None
     except ImportError:
         raise
     except Exception as error:  # noqa: BLE001 - one bad structure must not stop the dataset
@@ -159,9 +164,10 @@ def _describe_row(args: tuple[str, str, str]) -> tuple[str, str | None, str | No
         return id_, None, f"{type(error).__name__}: {reason}"[:300]
 
 
-def describe_rows(rows, describer: str = "template", workers: int = 1, progress: Progress | None = None):
-    """Yield (id, text or None, failure reason or None) for (id, CIF text) rows, in order."""
-    tasks = [(str(id_), cif, describer) for id_, cif in rows]
+def describe_rows(rows, describer: str = "template", workers: int = 1, progress: Progress | None = None,
+                  seed: int | None = 0):
+    """Yield (id, (text, formula-free text) or None, failure reason or None) for (id, CIF) rows, in order."""
+    tasks = [(str(id_), cif, describer, seed) for id_, cif in rows]
     if workers > 1 and len(tasks) > 1:
         import multiprocessing
 
@@ -178,8 +184,10 @@ def describe_rows(rows, describer: str = "template", workers: int = 1, progress:
 
 
 def dataset_descriptions(dataset_dir, describer: str = "template", limit: int | None = None,
-                         progress: Progress | None = None, workers: int | None = None) -> dict:
-    """Describe every structure from the structure alone into `texts/descriptions.parquet`."""
+                         progress: Progress | None = None, workers: int | None = None, seed: int | None = 0) -> dict:
+    """Describe every structure from the structure alone into `texts/descriptions.parquet`, and the
+    template's formula-free forms (no formula, no element) into `texts/descriptions_formula_free.parquet`.
+    `seed` picks the phrasings and the sentence order (None: one fixed template)."""
     if describer not in DESCRIBERS:
         raise BadInput(f"unknown describer {describer!r}: one of {', '.join(DESCRIBERS)}")
     if describer == "robocrys":
@@ -192,12 +200,68 @@ def dataset_descriptions(dataset_dir, describer: str = "template", limit: int | 
     records = data.records(["cif"], limit)
     if workers is None:
         workers = min(2, os.cpu_count() or 1) if len(records) >= 200 else 1
-    texts, failed = {}, []
+    texts, free, failed = {}, {}, []
     rows = ((r["id"], r["cif"]) for r in records)
-    for id_, text, reason in describe_rows(rows, describer, workers, progress):
-        if text:
-            texts[id_] = [text]
+    for id_, pair, reason in describe_rows(rows, describer, workers, progress, seed):
+        if pair and pair[0]:
+            texts[id_] = [pair[0]]
+            if pair[1]:
+                free[id_] = [pair[1]]
         else:
             failed.append((id_, reason or "empty description"))
     path = data.write_texts("descriptions", texts)
+    if free:
+        data.write_texts("descriptions_formula_free", free)
     return _summary(start, len(records), failed, path, written=len(texts), describer=describer)
+
+
+# ---------------------------------------------------------------------- paper titles
+
+
+def dataset_titles(dataset_dir, titles_path, id_column: str = "arxiv_id", title_column: str = "title",
+                   progress: Progress | None = None) -> dict:
+    """Every title (a Parquet or CSV table, e.g. arXiv cond-mat titles) that names a compound becomes a
+    text of each structure of that reduced formula (`texts/titles.parquet`).
+
+    A title never spans two splits: it stays with the split holding most of its structures (train on
+    a tie) and is dropped from its structures in the others, so no test structure shares a text with
+    a training one. Returns the counts: titles read, titles matched, structures with a title, pairs,
+    and pairs dropped to keep the splits apart."""
+    import pandas as pd
+
+    from .errors import NotFound
+
+    start = time.perf_counter()
+    data = Dataset(dataset_dir)
+    path = os.fspath(titles_path)
+    if not os.path.isfile(path):
+        raise NotFound(f"no titles table at {path}")
+    table = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path)
+    for column in (id_column, title_column):
+        if column not in table.columns:
+            raise BadInput(f"{path} has no column {column!r} (columns: {', '.join(map(str, table.columns))})")
+    titles = dict(zip(table[id_column].astype(str), table[title_column].astype(str)))
+    joined = join_titles(titles.items(), set(data.formulas))
+    rows_of: dict[str, list[int]] = {}
+    for row, formula in enumerate(data.formulas):
+        rows_of.setdefault(formula, []).append(row)
+    split = data.table["split"].to_numpy()
+    owners: dict[str, list[int]] = {}  # title id -> rows it is joined to
+    for formula, title_ids in joined.items():
+        for title_id in title_ids:
+            owners.setdefault(title_id, []).extend(rows_of[formula])
+    texts: dict[str, list[str]] = {}
+    dropped = 0
+    for done, (title_id, rows) in enumerate(owners.items(), 1):
+        sides = pd.Series(split[rows]).value_counts()
+        keep = "train" if sides.get("train", 0) == sides.max() else sides.idxmax()
+        for row in rows:
+            if split[row] != keep:
+                dropped += 1
+                continue
+            texts.setdefault(str(data.table["id"].iat[row]), []).append(titles[title_id])
+        if progress and done % 500 == 0:
+            progress(done, len(owners))
+    path_out = data.write_texts("titles", texts)
+    return _summary(start, len(data), [], path_out, written=len(texts), titles=len(titles),
+                    titles_matched=len(owners), pairs=sum(len(v) for v in texts.values()), pairs_dropped_across_splits=dropped)

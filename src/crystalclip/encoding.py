@@ -9,9 +9,15 @@ from .data.dataset import Dataset
 from .graphs import GraphStore
 
 
+def row_symmetry(model, data: Dataset):
+    """The dataset's symmetry-channel inputs under the model's settings, or None when it has none."""
+    config = model.config.symmetry
+    return data.symmetry_features(config.symprec) if config.enabled else None
+
+
 @torch.no_grad()
 def embed_rows(model, graphs: GraphStore, rows: np.ndarray, formula_features: torch.Tensor | None,
-               batch_size: int = 256, progress=None) -> np.ndarray:
+               batch_size: int = 256, progress=None, symmetry=None) -> np.ndarray:
     """(len(rows), D) unit-norm crystal embeddings of dataset rows, from their stored graphs (checked
     against the model's graph settings: `Dataset.check_graphs`)."""
     was_training = model.training
@@ -20,8 +26,10 @@ def embed_rows(model, graphs: GraphStore, rows: np.ndarray, formula_features: to
     for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
         batch = collate_graphs([graphs[int(r)] for r in chunk])
-        formulas = None if formula_features is None else formula_features[torch.as_tensor(chunk)]
-        out.append(model.embed_crystals(batch, formulas if model.config.composition_channel else None))
+        index = torch.as_tensor(chunk)
+        formulas = None if formula_features is None else formula_features[index]
+        sym = None if symmetry is None else (symmetry[0][index], symmetry[1][index])
+        out.append(model.embed_crystals(batch, formulas if model.config.composition_channel else None, sym))
         if progress:
             progress(min(start + batch_size, len(rows)), len(rows))
     model.train(was_training)

@@ -5,7 +5,9 @@ import functools
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
+from rich.text import Text
 
 from ..errors import CrystalclipError
 
@@ -36,10 +38,17 @@ class App(typer.Typer):
         return decorator
 
 
+class RateColumn(ProgressColumn):
+    """Items per second."""
+
+    def render(self, task) -> Text:
+        return Text(f"{task.speed:,.0f}/s" if task.speed else "", style="progress.data.speed")
+
+
 def progress_bar(quiet: bool) -> Progress:
     """A Rich progress bar with a rate and an ETA, on stderr, off for --json or a non-terminal."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("eta"), TimeRemainingColumn(), console=console,
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console,
                     disable=quiet or not console.is_terminal, transient=True)
 
 

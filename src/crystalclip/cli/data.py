@@ -114,10 +114,27 @@ def data_describe(
     dataset: Annotated[Path, typer.Argument(help="dataset directory")],
     describer: Annotated[str, typer.Option(help="template (fast, default) | robocrys (pip install robocrys)")] = "template",
     limit: Annotated[Optional[int], typer.Option(help="only the first N structures (a trial run)")] = None,
+    seed: Annotated[int, typer.Option(help="picks the phrasings and the sentence order")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
 ):
-    """A description of each structure from the structure alone (CLaC). Writes DATASET/texts/descriptions.parquet."""
+    """A description of each structure from the structure alone (CLaC), and its formula-free form.
+    Writes DATASET/texts/descriptions.parquet and descriptions_formula_free.parquet."""
     from ..derive import dataset_descriptions
 
     _derive("descriptions", as_json, lambda progress: dataset_descriptions(
-        dataset, describer=describer, limit=limit, progress=progress))
+        dataset, describer=describer, limit=limit, progress=progress, seed=seed))
+
+
+@data_app.command("titles")
+def data_titles(
+    dataset: Annotated[Path, typer.Argument(help="dataset directory")],
+    titles: Annotated[Path, typer.Option(help="a Parquet/CSV table of paper titles, e.g. ../shared/data/arxiv/condmat_titles.parquet")],
+    id_column: Annotated[str, typer.Option(help="the titles' id column")] = "arxiv_id",
+    title_column: Annotated[str, typer.Option(help="the titles' text column")] = "title",
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
+):
+    """Paper titles that name a compound, as texts of every structure of that reduced formula (CLaSP's
+    pairing); a title never spans two splits. Writes DATASET/texts/titles.parquet."""
+    from ..derive import dataset_titles
+
+    _derive("titles", as_json, lambda progress: dataset_titles(dataset, titles, id_column, title_column, progress))

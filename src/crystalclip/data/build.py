@@ -1,33 +1,50 @@
-"""Sources -> a pair dataset on disk: parse, featurize (all cores), split without leakage, write.
+"""Sources -> a pair dataset on disk: parse, describe, featurize (all cores), split without leakage, write.
 
-The directory's layout is `data.dataset.Dataset`'s (which every reader opens it through). It is written to a temporary directory beside OUT and swapped in, so OUT is never half-written.
+The directory's layout is `data.dataset.Dataset`'s (which every reader opens it through).
+
+The build is resumable: entries are processed in chunks of CHUNK, each written (atomically) to a work
+directory beside OUT (`.OUT.building/`) as soon as it is done. A build killed at any point and run
+again with the same command skips the finished chunks, and every build, interrupted or not, assembles
+the result from those chunk files, so a resumed build equals an uninterrupted one. The assembled
+dataset is written to a temporary directory beside OUT and swapped in: OUT is never half-written.
+
+Entries with no text of their own that a source marks `texts_generated` (tables of CIFs such as the
+Materials Project's) are described from the structure alone (`text.describe`), with the CIF's bond
+loop where it has one; every text gets a formula-free twin in `texts_formula_free`.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import itertools
 import json
 import multiprocessing
 import os
 import re
+import shutil
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 
-from ..fileio import atomic_dir
-from ..graphs import CrystalGraph, GraphConfig, build_graph, save_graphs
 from .. import sources as _sources
+from ..fileio import atomic_dir
+from ..graphs import CrystalGraph, GraphConfig, GraphStore, build_graph, save_graphs
 from ..sources.base import Entry, Rejected
 from ..structures import StructureError, parse_cif
 from ..structures.crystal import Crystal
-from ..structures.symmetry import spacegroup_number
+from ..structures.symmetry import crystal_system, spacegroup_number
+from ..text.masking import mask_formulas
 from ..text.titles import clean_title
 from .dataset import GRAPHS_DIR, PAIRS_FILE, REJECTED_FILE, SUMMARY_FILE
 from .splits import SPLITS, assign_splits, connected_groups
 from .text_cache import SUBDIR as TEXT_CACHE
 
 _METADATA_COLUMNS = ("title", "journal", "year", "doi", "mineral", "chemical_name")
+CHUNK = 4096  # entries per resumable chunk
+BUILD_FORMAT = 2  # bump when a chunk's content changes: older work directories are started afresh
 
 
 def build_dataset(
@@ -41,56 +58,123 @@ def build_dataset(
     workers: int | None = None,
     progress: Callable[[int, int | None], None] | None = None,
 ) -> dict:
-    """Build the dataset at `out` from every source in `specs`; returns the summary.
+    """Build (or finish building) the dataset at `out` from every source in `specs`; returns the summary.
 
-    progress(done, total) is called as entries finish (total may be None when unknown).
-    """
+    progress(done, total) is called as entries finish (total may be None when unknown)."""
     specs = [specs] if isinstance(specs, (str, os.PathLike)) else list(specs)
     sources = _sources.open_sources(specs, **(source_options or {}))
     counts = [source.count() for source in sources]
     total = None if None in counts else sum(counts)
-    tasks = ((entry, graph_config) for source in sources for entry in source.iter_entries())
-    rows, graphs, rejected = [], [], []
+    out = Path(out)
+    work = _work_dir(out, {"format": BUILD_FORMAT, "specs": [str(s) for s in specs], "seed": seed,
+                           "options": {k: str(v) for k, v in sorted((source_options or {}).items())},
+                           "graph_config": asdict(graph_config)})
+    entries = (entry for source in sources for entry in source.iter_entries())
+    done = 0
     with contextlib.ExitStack() as stack:
+        pool = None
         if (workers or os.cpu_count() or 1) > 1:
             pool = stack.enter_context(multiprocessing.get_context("fork").Pool(workers))
-            results = pool.imap(_featurize_star, tasks, chunksize=8)
-        else:
-            results = map(_featurize_star, tasks)
-        for done, (made, lost) in enumerate(results, 1):
-            for row, graph in made:
-                rows.append(row)
-                graphs.append(graph)
-            rejected.extend(lost)
+        for number in itertools.count():
+            chunk = list(itertools.islice(entries, CHUNK))
+            if not chunk:
+                break
+            where = work / f"chunk-{number:05d}"
+            if not (where / "rows.parquet").is_file():
+                tasks = [(entry, graph_config, seed) for entry in chunk]
+                results = pool.imap(_featurize_star, tasks, chunksize=8) if pool else map(_featurize_star, tasks)
+                rows, graphs, rejected = [], [], []
+                for made, lost in results:
+                    for row, graph in made:
+                        rows.append(row)
+                        graphs.append(graph)
+                    rejected.extend(lost)
+                    done += 1
+                    if progress and done % 64 == 0:
+                        progress(done, total)
+                _write_chunk(where, rows, graphs, rejected, graph_config)
+            else:
+                done += len(chunk)
             if progress:
                 progress(done, total)
-    rows, graphs, rejected = _drop_duplicate_ids(rows, graphs, rejected)
-    table = pd.DataFrame(rows)
+    table, graphs, rejected = _read_chunks(work)
+    summary = _assemble(out, table, graphs, rejected, specs, graph_config, fractions, seed)
+    shutil.rmtree(work, ignore_errors=True)
+    return summary
+
+
+def _work_dir(out: Path, fingerprint: dict) -> Path:
+    """The resumable work directory of this build: kept if it was started by the same command."""
+    work = out.with_name(f".{out.name}.building")
+    key = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()
+    marker = work / "build.json"
+    if work.is_dir() and (not marker.is_file() or json.loads(marker.read_text()).get("key") != key):
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"key": key, **fingerprint}, indent=1) + "\n")
+    return work
+
+
+def _write_chunk(where: Path, rows: list[dict], graphs: list[CrystalGraph], rejected: list[tuple],
+                 config: GraphConfig) -> None:
+    with atomic_dir(where) as tmp:
+        save_graphs(graphs, tmp / GRAPHS_DIR, config)
+        pd.DataFrame(rejected, columns=["id", "source", "path", "reason"]).to_csv(tmp / REJECTED_FILE, index=False)
+        pd.DataFrame(rows).to_parquet(tmp / "rows.parquet", index=False)  # last: it marks the chunk done
+
+
+def _read_chunks(work: Path):
+    tables, graphs, rejected = [], [], []
+    for where in sorted(work.glob("chunk-*")):
+        tables.append(pd.read_parquet(where / "rows.parquet"))
+        graphs.extend(GraphStore.open(where / GRAPHS_DIR))
+        rejected.append(pd.read_csv(where / REJECTED_FILE, dtype=str, keep_default_na=False))
+    table = pd.concat([t for t in tables if len(t)], ignore_index=True) if any(len(t) for t in tables) else pd.DataFrame()
+    rejected_table = pd.concat(rejected, ignore_index=True) if rejected else pd.DataFrame(
+        columns=["id", "source", "path", "reason"])
+    return table, graphs, rejected_table
+
+
+def _assemble(out: Path, table: pd.DataFrame, graphs: list, rejected: pd.DataFrame, specs, graph_config,
+              fractions, seed) -> dict:
+    """Drop duplicate ids, split without leakage, write OUT."""
     if len(table):
+        duplicate = table["id"].duplicated().to_numpy()
+        lost = table.loc[duplicate, ["id", "source", "path"]].assign(reason="duplicate id (an earlier entry has it)")
+        rejected = pd.concat([rejected, lost.astype(str)], ignore_index=True)
+        table = table[~duplicate].reset_index(drop=True)
+        graphs = [g for g, d in zip(graphs, duplicate) if not d]
         components = connected_groups(
-            table["group"].tolist(), (table["formula"] + "|" + table["spacegroup_number"].astype(str)).tolist()
-        )
+            table["group"].tolist(), (table["formula"] + "|" + table["spacegroup_number"].astype(str)).tolist())
         table["split"] = assign_splits(components, fractions, seed)
     else:
         table = pd.DataFrame(columns=["id", "source", "cif", "texts", "split"])
-    rejected_table = pd.DataFrame(rejected, columns=["id", "source", "path", "reason"])
     summary = {
         "pairs": len(table),
         "texts": int(table["texts"].map(len).sum()) if len(table) else 0,
         "by_source": {k: int(v) for k, v in table["source"].value_counts().items()},
         "splits": {s: int((table["split"] == s).sum()) for s in SPLITS},
-        "rejected": len(rejected_table),
-        "rejected_by_reason": dict(Counter(_reason_kind(r) for r in rejected_table["reason"]).most_common()),
-        "graph_config": graph_config.__dict__,
+        "rejected": len(rejected),
+        "rejected_by_reason": dict(Counter(_reason_kind(r) for r in rejected["reason"]).most_common()),
+        "graph_config": asdict(graph_config),
         "seed": seed,
         "fractions": list(fractions),
         "sources": [str(s) for s in specs],
     }
-    _write(Path(out), table, graphs, rejected_table, summary, graph_config)
+    if "structure_type" in table:
+        summary["structure_types_matched"] = int(table["structure_type"].notna().sum())
+    with atomic_dir(out) as tmp:
+        table.to_parquet(tmp / PAIRS_FILE, index=False)
+        rejected.to_csv(tmp / REJECTED_FILE, index=False)
+        save_graphs(graphs, tmp / GRAPHS_DIR, graph_config)
+        (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+        if (out / TEXT_CACHE).is_dir():  # keyed by text, so still valid: keep the tower's work
+            os.replace(out / TEXT_CACHE, tmp / TEXT_CACHE)
     return summary
 
 
-def featurize_entry(entry: Entry | Rejected, config: GraphConfig) -> tuple[list[tuple[dict, CrystalGraph]], list[tuple]]:
+def featurize_entry(entry: Entry | Rejected, config: GraphConfig, seed: int = 0
+                    ) -> tuple[list[tuple[dict, CrystalGraph]], list[tuple]]:
     """One source entry -> (rows with their graphs, rejections). Runs in worker processes."""
     if isinstance(entry, Rejected):
         return [], [(entry.id, entry.source, entry.path, entry.reason)]
@@ -100,17 +184,17 @@ def featurize_entry(entry: Entry | Rejected, config: GraphConfig) -> tuple[list[
         return [], [(entry.id, entry.source, entry.path, str(error))]
     made, lost = [], []
     for crystal in crystals:
-        texts = entry.texts or _texts_from_cif(crystal)
-        if not texts:
-            lost.append((crystal.id, entry.source, entry.path, "no text to pair with (no publication title in the CIF)"))
-            continue
         try:
+            texts, masked, facts = _texts(entry, crystal, seed)
+            if not texts:
+                lost.append((crystal.id, entry.source, entry.path, "no text to pair with (no publication title in the CIF)"))
+                continue
             graph = build_graph(crystal, config)
         except StructureError as error:
             lost.append((crystal.id, entry.source, entry.path, str(error)))
             continue
         graph.id = crystal.id
-        made.append((_row(entry, crystal, texts), graph))
+        made.append((_row(entry, crystal, texts, masked, facts), graph))
     return made, lost
 
 
@@ -118,17 +202,34 @@ def _featurize_star(args):
     return featurize_entry(*args)
 
 
-def _texts_from_cif(crystal: Crystal) -> list[str]:
-    title = clean_title(crystal.metadata.get("title", ""))
-    return [title] if title else []
+def _texts(entry: Entry, crystal: Crystal, seed: int):
+    """(texts, their formula-free forms, the describer's facts or None)."""
+    if entry.texts:
+        return list(entry.texts), [mask_formulas(t) for t in entry.texts], None
+    if not entry.texts_generated:
+        title = clean_title(crystal.metadata.get("title", ""))
+        return ([title], [mask_formulas(title)], None) if title else ([], [], None)
+    from ..structures.bonds import read_cif_bonds
+    from ..text.describe import analyze, render
+
+    try:
+        facts = analyze(crystal, bonds=read_cif_bonds(entry.cif, crystal))
+    except StructureError:
+        raise
+    except Exception as error:  # noqa: BLE001 - a structure the describer cannot take is rejected, not fatal
+        raise StructureError(f"cannot be described: {type(error).__name__}: {str(error).splitlines()[0][:200]}")
+    return [render(facts, seed=seed)], [render(facts, seed=seed, formula_free=True)], facts
 
 
-def _row(entry: Entry, crystal: Crystal, texts: list[str]) -> dict:
+def _row(entry: Entry, crystal: Crystal, texts: list[str], masked: list[str], facts) -> dict:
+    number = facts.number if facts is not None and facts.number else spacegroup_number(
+        crystal, entry.columns.get("space_group_number"))
     row = {
         "id": crystal.id,
         "source": entry.source,
         "cif": entry.cif,
         "texts": list(texts),
+        "texts_formula_free": list(masked),
         "texts_generated": entry.texts_generated,
         "group": entry.group,
         "path": entry.path,
@@ -136,8 +237,11 @@ def _row(entry: Entry, crystal: Crystal, texts: list[str]) -> dict:
         "elements": sorted(crystal.composition()),
         "num_sites": len(crystal),
         "ordered": crystal.is_ordered,
-        "spacegroup_number": spacegroup_number(crystal, entry.columns.get("space_group_number")),
+        "spacegroup_number": number,
+        "crystal_system": crystal_system(number),
     }
+    if facts is not None:
+        row["structure_type"] = facts.prototype[1] if facts.prototype else None
     for key in _METADATA_COLUMNS:
         if key in crystal.metadata:
             row[key] = crystal.metadata[key]
@@ -146,32 +250,9 @@ def _row(entry: Entry, crystal: Crystal, texts: list[str]) -> dict:
     return row
 
 
-def _drop_duplicate_ids(rows, graphs, rejected):
-    seen: set[str] = set()
-    kept_rows, kept_graphs = [], []
-    for row, graph in zip(rows, graphs):
-        if row["id"] in seen:
-            rejected.append((row["id"], row["source"], row["path"], "duplicate id (an earlier entry has it)"))
-            continue
-        seen.add(row["id"])
-        kept_rows.append(row)
-        kept_graphs.append(graph)
-    return kept_rows, kept_graphs, rejected
-
-
 def _reason_kind(reason: str) -> str:
     """Reasons grouped for the summary by their words, numbers and details dropped:
     'site 3 (O) and site 9 (O) overlap (0.1 Å apart)' -> 'site and site overlap'."""
-    head = re.sub(r"\s*\([^)]*\)", "", reason).split(":")[0]
+    head = re.sub(r"\s*\([^)]*\)", "", str(reason)).split(":")[0]
     words = (w.strip(",.;") for w in head.split())
     return " ".join(w for w in words if re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", w))[:80]
-
-
-def _write(out: Path, table, graphs, rejected_table, summary, config) -> None:
-    with atomic_dir(out) as tmp:
-        table.to_parquet(tmp / PAIRS_FILE, index=False)
-        rejected_table.to_csv(tmp / REJECTED_FILE, index=False)
-        save_graphs(graphs, tmp / GRAPHS_DIR, config)
-        (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
-        if (out / TEXT_CACHE).is_dir():  # keyed by text, so still valid: keep the tower's work
-            os.replace(out / TEXT_CACHE, tmp / TEXT_CACHE)

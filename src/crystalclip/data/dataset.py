@@ -7,6 +7,7 @@ A dataset directory (written by `crystalclip data build`, see data/build.py) hol
   summary.json    counts: pairs, rejected by reason, rows per split, graph config
   texts/<kind>.parquet   derived texts (keywords, summaries, descriptions): id, texts
   text_cache/     the frozen text tower's features of every text it has read (data/text_cache.py)
+  symmetry_cache/ the symmetry channel's inputs of every row, per symprec
 
 A `TextPool` is what a structure may be paired with in a step: the dataset's own texts, or texts
 derived from it. Validation and evaluation always use the dataset's own texts.
@@ -28,9 +29,10 @@ from ..fileio import atomic_path
 from ..graphs import GraphConfig, GraphStore
 
 PAIRS_FILE, REJECTED_FILE, SUMMARY_FILE, GRAPHS_DIR = "pairs.parquet", "rejected.csv", "summary.json", "graphs"
-TEXTS_DIR = "texts"
+TEXTS_DIR, SYMMETRY_CACHE = "texts", "symmetry_cache"
 ORIGINAL = "pairs"  # the dataset's own texts (titles, captions, ...)
-COMMANDS = {"keywords": "keywords", "summaries": "summarize", "descriptions": "describe"}  # kind -> its command
+COMMANDS = {"keywords": "keywords", "summaries": "summarize", "descriptions": "describe",
+            "titles": "titles"}  # kind -> the command that writes it
 _COLUMNS_NOT_NEEDED = {"cif"}  # the graphs are stored; CIF text is read only when a crystal is needed
 
 
@@ -40,12 +42,19 @@ class TextPool:
 
     texts: list[str]
     row_texts: list[np.ndarray]
+    formula_free: list[str] | None = None  # each text's formula-free twin, when asked for
 
     @classmethod
-    def from_lists(cls, per_row) -> "TextPool":
+    def from_lists(cls, per_row, per_row_free=None) -> "TextPool":
         index: dict[str, int] = {}
         row_texts = [np.array([index.setdefault(t, len(index)) for t in texts], dtype=np.int64) for texts in per_row]
-        return cls(list(index), row_texts)
+        if per_row_free is None:
+            return cls(list(index), row_texts)
+        twin: dict[str, str] = {}
+        for texts, free in zip(per_row, per_row_free):
+            for text, other in zip(texts, free):
+                twin.setdefault(text, other)
+        return cls(list(index), row_texts, [twin[t] for t in index])
 
     def has_text(self, rows: np.ndarray) -> np.ndarray:
         return np.array([len(self.row_texts[int(r)]) > 0 for r in rows], dtype=bool)
@@ -63,6 +72,13 @@ def row_crystal(id_: str, cif: str):
         if crystal.id == id_:
             return crystal
     raise BadInput(f"{id_}: no block of that name in its CIF")
+
+
+def _symmetry_of_row(task: tuple[str, str, float]):
+    from ..structures.symmetry import symmetry_features
+
+    id_, cif, symprec = task
+    return symmetry_features(row_crystal(id_, cif), symprec)
 
 
 class Dataset:
@@ -168,21 +184,38 @@ class Dataset:
         table = pd.read_parquet(path)
         return {str(i): list(t) for i, t in zip(table["id"], table["texts"])}
 
-    def text_pool(self, kinds: str | list[str] = ORIGINAL) -> TextPool:
-        """The dataset's own texts ("pairs") and/or derived kinds, merged per row."""
+    def text_pool(self, kinds: str | list[str] = ORIGINAL, formula_free: bool = False) -> TextPool:
+        """The dataset's own texts ("pairs") and/or derived kinds, merged per row; with `formula_free`,
+        each text's formula-free twin too: the describer's own for descriptions (`texts_formula_free`,
+        `texts/<kind>_formula_free.parquet`), `text.masking.mask_formulas` of the others."""
         kinds = [kinds] if isinstance(kinds, str) else list(kinds)
-        if kinds == [ORIGINAL]:
+        if kinds == [ORIGINAL] and not formula_free:
             return self.own
+        from ..text.masking import mask_formulas
+
         per_row = [[] for _ in range(len(self.table))]
+        per_row_free = [[] for _ in range(len(self.table))]
         for kind in kinds:
             if kind == ORIGINAL:
+                own_free = self.table["texts_formula_free"] if "texts_formula_free" in self.table else None
                 for row, texts in enumerate(self.table["texts"]):
                     per_row[row].extend(texts)
+                    if formula_free:
+                        twins = own_free.iat[row] if own_free is not None else None
+                        twins = list(twins) if twins is not None and len(twins) == len(texts) else None
+                        per_row_free[row].extend(twins or [mask_formulas(t) for t in texts])
                 continue
             derived = self.read_texts(kind)
+            free = self.read_texts(f"{kind}_formula_free") if formula_free and \
+                self.texts_path(f"{kind}_formula_free").is_file() else {}
             for row, id_ in enumerate(self.table["id"]):
-                per_row[row].extend(derived.get(id_, ()))
-        return TextPool.from_lists(per_row)
+                texts = derived.get(id_, ())
+                per_row[row].extend(texts)
+                if formula_free:
+                    twins = free.get(id_)
+                    per_row_free[row].extend(twins if twins and len(twins) == len(texts) else
+                                             [mask_formulas(t) for t in texts])
+        return TextPool.from_lists(per_row, per_row_free if formula_free else None)
 
     # ---- the frozen tower's features, cached in the dataset ----
 
@@ -193,6 +226,31 @@ class Dataset:
     def formula_features(self, tower) -> torch.Tensor:
         """The frozen tower's features of each row's reduced formula (the composition channel)."""
         return self.tower_features(self.formulas, tower)
+
+    def symmetry_features(self, symprec: float = 0.1, workers: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(space-group numbers (N,), `structures.symmetry.symmetry_features` values (N, F)) of every
+        row, computed once per symprec and cached in the dataset (`symmetry_cache/`)."""
+        path = self.directory / SYMMETRY_CACHE / f"symprec-{symprec:g}.npz"
+        ids = self.table["id"].astype(str).to_numpy()
+        if path.is_file():
+            cached = np.load(path, allow_pickle=False)
+            if len(cached["ids"]) == len(ids) and (cached["ids"] == ids).all():
+                return torch.from_numpy(cached["numbers"]), torch.from_numpy(cached["values"])
+        tasks = [(str(i), cif, symprec) for i, cif in zip(ids, self.cifs())]
+        workers = workers or min(2, os.cpu_count() or 1)
+        if workers > 1 and len(tasks) > 256:
+            import multiprocessing
+
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                results = pool.map(_symmetry_of_row, tasks, chunksize=64)
+        else:
+            results = [_symmetry_of_row(task) for task in tasks]
+        numbers = np.array([n for n, _ in results], np.int64)
+        values = np.stack([v for _, v in results]) if results else np.zeros((0, 0), np.float32)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as handle:
+                np.savez(handle, ids=ids.astype(str), numbers=numbers, values=values)
+        return torch.from_numpy(numbers), torch.from_numpy(values)
 
     def tower_features(self, strings: list[str], tower) -> torch.Tensor:
         from .text_cache import cached_text_embeddings

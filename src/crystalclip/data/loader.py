@@ -19,6 +19,7 @@ class PairBatch:
     text_ids: torch.Tensor  # (B,) index into the pool's texts of the text paired in this step
     text_features: torch.Tensor | None  # (B, tower dim) when the tower is frozen and texts are not augmented
     formula_features: torch.Tensor | None  # (B, tower dim)
+    symmetry: tuple[torch.Tensor, torch.Tensor] | None  # (B,) space groups, (B, F) symmetry features
     texts: list[str]
     second_view: "PairBatch | None" = None  # another augmentation of the same rows (intramodal terms)
 
@@ -26,13 +27,20 @@ class PairBatch:
 @dataclass
 class Augmentation:
     """CLaC's views: atoms displaced (fraction of the minimum distance), cell strained, sentences
-    dropped and shuffled, words masked. Zero turns a part off."""
+    dropped and shuffled, words masked; and, with probability `formula_free`, a text swapped for its
+    formula-free twin (CLaC's replace_formula_prob), so that the formula cannot carry all the signal.
+    Zero turns a part off."""
 
     max_displacement: float = 0.0
     max_strain: float = 0.0
     sentence_drop: float = 0.0
     mask_fraction: float = 0.0
     mask_token: str = "[MASK]"
+    formula_free: float = 0.0
+
+    def __post_init__(self):
+        if not 0.0 <= self.formula_free <= 1.0:
+            raise ValueError(f"formula_free is a probability, not {self.formula_free}")
 
     @property
     def crystals(self) -> bool:
@@ -48,14 +56,19 @@ class PairCollate:
     augmented (then graphs are rebuilt from the moved atoms, and texts go through the tower)."""
 
     def __init__(self, data: Dataset, graphs: GraphStore, pool: TextPool | None = None, text_features=None,
-                 formula_features=None, sample_texts: bool = True, augmentation: Augmentation | None = None,
+                 formula_features=None, symmetry=None, sample_texts: bool = True,
+                 augmentation: Augmentation | None = None, free_features=None,
                  views: int = 1):
         self.data = data
         self.graphs = graphs  # the dataset's graphs, checked against the model's graph settings
         self.pool = pool or data.own
         self.augmentation = augmentation or Augmentation()
         self.text_features = None if self.augmentation.texts else text_features
+        self.free_features = None if self.augmentation.texts else free_features  # of pool.formula_free
+        if self.augmentation.formula_free and self.pool.formula_free is None:
+            raise ValueError("formula_free augmentation needs a pool with formula-free twins (text_pool(..., formula_free=True))")
         self.formula_features = formula_features
+        self.symmetry = symmetry
         self.sample_texts = sample_texts
         self.views = views
 
@@ -77,7 +90,14 @@ class PairCollate:
         rng = None
         if aug.texts or aug.crystals:  # drawn from the seeded torch RNG, so runs repeat
             rng = np.random.default_rng(int(torch.randint(2**31 - 1, ())))
-        texts = [self.pool.texts[i] for i in text_ids.tolist()]
+        ids = text_ids.tolist()
+        swap = (torch.rand(len(ids)) < aug.formula_free) if aug.formula_free else torch.zeros(len(ids), dtype=torch.bool)
+        texts = [self.pool.formula_free[i] if s else self.pool.texts[i] for i, s in zip(ids, swap.tolist())]
+        features = None
+        if self.text_features is not None:
+            features = self.text_features[text_ids]
+            if swap.any():
+                features[swap] = self.free_features[text_ids[swap]]
         if aug.texts:
             from ..augment import augment_text
 
@@ -87,8 +107,9 @@ class PairCollate:
             graphs=collate_graphs(graphs),
             rows=rows_t,
             text_ids=text_ids,
-            text_features=None if self.text_features is None else self.text_features[text_ids],
+            text_features=features,
             formula_features=None if self.formula_features is None else self.formula_features[rows_t],
+            symmetry=None if self.symmetry is None else (self.symmetry[0][rows_t], self.symmetry[1][rows_t]),
             texts=texts,
         )
 

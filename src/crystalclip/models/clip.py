@@ -25,6 +25,7 @@ from ..fileio import atomic_path
 from ..graphs import GraphConfig
 from .cgcnn import CGCNN, CGCNNConfig
 from .composition import CompositionEncoder
+from .symmetry import SymmetryConfig, SymmetryEncoder
 from .text import TextTowerConfig, get_text_tower
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
@@ -45,6 +46,7 @@ class ModelConfig:
     embed_dim: int = 256
     head_layers: int = 2  # linear layers per projection head (CLaSP: 3)
     composition_channel: bool = True  # fuse the frozen tower's reading of the reduced formula
+    symmetry: SymmetryConfig = field(default_factory=SymmetryConfig)  # the space group and cell-shape channel
     logit_scale_init: float = 1 / 0.07
     logit_scale_max: float = 100.0
 
@@ -110,7 +112,9 @@ class CrystalClip(nn.Module):
             self.crystal_encoder = CGCNN(config.cgcnn, config.graph)
         else:
             self.crystal_encoder = CompositionEncoder(hidden=config.embed_dim)
-        crystal_in = self.crystal_encoder.out_dim + (self.text_tower.dim if config.composition_channel else 0)
+        self.symmetry_encoder = SymmetryEncoder(config.symmetry) if config.symmetry.enabled else None
+        crystal_in = (self.crystal_encoder.out_dim + (self.text_tower.dim if config.composition_channel else 0)
+                      + (self.symmetry_encoder.out_dim if self.symmetry_encoder is not None else 0))
         self.crystal_head = _head(crystal_in, config.embed_dim, config.head_layers)
         self.text_head = _head(self.text_tower.dim, config.embed_dim, config.head_layers)
         self.log_logit_scale = nn.Parameter(torch.tensor(math.log(config.logit_scale_init)))
@@ -127,14 +131,20 @@ class CrystalClip(nn.Module):
     def logit_scale(self) -> torch.Tensor:
         return self.log_logit_scale.exp().clamp(max=self.config.logit_scale_max)
 
-    def embed_crystals(self, batch: GraphBatch, formula_features: torch.Tensor | None = None) -> torch.Tensor:
-        """Unit-norm crystal embeddings; formula_features = the tower's features of each reduced formula."""
-        h = self.crystal_encoder(batch)
+    def embed_crystals(self, batch: GraphBatch, formula_features: torch.Tensor | None = None,
+                       symmetry: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """Unit-norm crystal embeddings; formula_features = the tower's features of each reduced formula,
+        symmetry = (space-group numbers, `structures.symmetry.symmetry_features` values) of each crystal."""
+        parts = [self.crystal_encoder(batch)]
         if self.config.composition_channel:
             if formula_features is None:
                 raise ValueError("this model reads the reduced formula: pass formula_features")
-            h = torch.cat([h, formula_features], dim=1)
-        return F.normalize(self.crystal_head(h), dim=-1)
+            parts.append(formula_features)
+        if self.symmetry_encoder is not None:
+            if symmetry is None:
+                raise ValueError("this model reads the symmetry channel: pass symmetry=(numbers, features)")
+            parts.append(self.symmetry_encoder(*symmetry))
+        return F.normalize(self.crystal_head(torch.cat(parts, dim=1)), dim=-1)
 
     def embed_text_features(self, features: torch.Tensor) -> torch.Tensor:
         """Unit-norm text embeddings from the tower's pooled features (cached when the tower is frozen)."""

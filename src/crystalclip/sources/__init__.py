@@ -11,6 +11,8 @@ path to a CSV with material_id, cif,  MP-40 captions (options: limit); a list of
 prompt                                or ``"a.csv,b.csv"``, is merged into one source
 any other CSV                         generic table (options: cif_column, text_columns,
                                       id_column, group_column, limit)
+path to a folder of Parquet/CSV       tables of CIFs (material_id, cif), e.g. the 152k MP
+tables (material_id, cif)             structures; read shard by shard (options: limit)
 path to a directory                   folder of CIF files, recursive (options: limit)
 ====================================  =====================================================
 
@@ -27,7 +29,7 @@ from crystalclip.sources.base import Entry, Rejected
 
 __all__ = ["Entry", "Rejected", "Source", "open_source", "open_sources", "KNOWN_SPECS"]
 
-KNOWN_SPECS = ("amcsd", "core-mof", "<file.csv>", "<folder of CIFs>")
+KNOWN_SPECS = ("amcsd", "core-mof", "<file.csv>", "<folder of CIFs>", "<folder of CIF tables>")
 
 
 class Source:
@@ -90,6 +92,8 @@ def open_source(spec: str | Path | Sequence[str | Path], **options) -> Source:
     if parts:
         return open_source(parts, **options)
     path = Path(text).expanduser()
+    if path.is_dir() and _module("cif_table").is_cif_table_dir(path):
+        return Source("cif-table", _module("cif_table"), text, **{**options, "root": path})
     if path.is_dir():
         return Source("cif-folder", _module("cif_folder"), text, **{**options, "root": path})
     if path.is_file():
