@@ -22,14 +22,15 @@ def embed_rows(model, graphs: GraphStore, rows: np.ndarray, formula_features: to
     against the model's graph settings: `Dataset.check_graphs`)."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device  # batches go where the model is (a GPU when training there)
     out = []
     for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
-        batch = collate_graphs([graphs[int(r)] for r in chunk])
+        batch = collate_graphs([graphs[int(r)] for r in chunk]).to(device)
         index = torch.as_tensor(chunk)
-        formulas = None if formula_features is None else formula_features[index]
-        sym = None if symmetry is None else (symmetry[0][index], symmetry[1][index])
-        out.append(model.embed_crystals(batch, formulas if model.config.composition_channel else None, sym))
+        formulas = None if formula_features is None else formula_features[index].to(device)
+        sym = None if symmetry is None else (symmetry[0][index].to(device), symmetry[1][index].to(device))
+        out.append(model.embed_crystals(batch, formulas if model.config.composition_channel else None, sym).float().cpu())
         if progress:
             progress(min(start + batch_size, len(rows)), len(rows))
     model.train(was_training)
@@ -41,7 +42,9 @@ def embed_text_features(model, features: torch.Tensor, batch_size: int = 4096) -
     """(N, D) unit-norm text embeddings from the tower's pooled features."""
     was_training = model.training
     model.eval()
-    out = [model.embed_text_features(features[i:i + batch_size]) for i in range(0, len(features), batch_size)]
+    device = next(model.parameters()).device
+    out = [model.embed_text_features(features[i:i + batch_size].to(device)).float().cpu()
+           for i in range(0, len(features), batch_size)]
     model.train(was_training)
     return torch.cat(out).numpy() if out else np.zeros((0, model.config.embed_dim), np.float32)
 

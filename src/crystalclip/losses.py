@@ -96,13 +96,12 @@ class ContrastiveLoss(nn.Module):
     """
 
     uses_logit_scale = True
-
-    def __init__(self):
-        super().__init__()
+    last_batch = 0
 
     def forward(self, crystal: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor,
                 text_ids: torch.Tensor | None = None) -> torch.Tensor:
         crystal, text, text_ids = gather_features(crystal, text, text_ids)
+        self.last_batch = len(crystal)  # the rows compared: the global batch under data parallelism
         positive = positive_mask(text_ids, crystal)
         loss = self.compute(crystal, text, logit_scale, positive)
         if not self.uses_logit_scale:

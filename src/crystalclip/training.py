@@ -11,6 +11,7 @@ import math
 import os
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -65,7 +66,9 @@ class ClipModule(L.LightningModule):
             crystal2, text2 = self._embed(batch.second_view)
             loss = loss + self.intramodal * (self.loss_fn(crystal, crystal2, scale)
                                              + self.loss_fn(text, text2, scale, batch.text_ids)) / 2
-        self.log("train_loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(batch.rows))
+        self.log("train_loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(batch.rows), sync_dist=True)
+        self.log("negatives", float(self.loss_fn.last_batch), on_step=False, on_epoch=True, reduce_fx="max",
+                 batch_size=len(batch.rows))  # rows the loss compared: the global batch under DDP
         self.log("logit_scale", scale, on_step=False, on_epoch=True, batch_size=len(batch.rows))
         return loss
 
@@ -82,9 +85,9 @@ class ClipModule(L.LightningModule):
                 self.val_text_features = self.data.text_features(tower)[torch.as_tensor(self.val_text_ids)]
             features = self.val_text_features
         metrics = retrieval_metrics(embed_text_features(self.model, features), crystals, self.val_owners)
-        self.log("val_R@10", metrics["text_to_crystal"]["R@10"], prog_bar=True)
-        self.log("val_MRR", metrics["text_to_crystal"]["MRR"])
-        self.log("val_random_R@10", metrics["random"]["R@10"])
+        self.log("val_R@10", metrics["text_to_crystal"]["R@10"], prog_bar=True, sync_dist=True)
+        self.log("val_MRR", metrics["text_to_crystal"]["MRR"], sync_dist=True)
+        self.log("val_random_R@10", metrics["random"]["R@10"], sync_dist=True)
 
     def configure_optimizers(self):
         train = self.recipe.train
@@ -109,9 +112,28 @@ class ClipModule(L.LightningModule):
                 "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.LambdaLR(optimizer, schedule), "interval": "step"}}
 
 
+@dataclass
+class Engine:
+    """Where training runs, Lightning's way: the same recipe on a laptop, a GPU node or a cluster.
+
+    With several devices or nodes every loss gathers the features of all ranks (losses.gather_features),
+    so a step's negatives are the global batch; rank 0 alone writes the run directory."""
+
+    accelerator: str = "cpu"  # auto | cpu | gpu (| any Lightning accelerator)
+    devices: int | str = 1  # per node: a count, "auto", or a list like "0,1"
+    num_nodes: int = 1
+    strategy: str = "auto"  # auto | ddp | ddp_find_unused_parameters_true | fsdp ...
+    precision: str = "32-true"  # 32-true | bf16-mixed | 16-mixed
+
+    def trainer_options(self) -> dict:
+        return {"accelerator": self.accelerator, "devices": self.devices, "num_nodes": self.num_nodes,
+                "strategy": self.strategy, "precision": self.precision}
+
+
 def train(data_dir: str | os.PathLike, recipe: Recipe, out: str | os.PathLike, resume: bool = False,
-          progress_bar: bool = True) -> dict:
-    """Train, keep the best epoch by validation Recall@10, write the run directory; returns a summary.
+          progress_bar: bool = True, engine: Engine = Engine()) -> dict | None:
+    """Train, keep the best epoch by validation Recall@10, write the run directory; returns a summary
+    (None on the ranks other than 0 of a distributed run, which write nothing).
 
     A recipe with `stages` (CLaSP: pretrain on titles, then fine-tune on keywords) trains each stage
     in `out/<stage>` from the previous stage's best weights with a fresh optimizer and schedule; the
@@ -121,8 +143,9 @@ def train(data_dir: str | os.PathLike, recipe: Recipe, out: str | os.PathLike, r
     if isinstance(recipe, dict):
         recipe = Recipe.from_dict(recipe)
     if not recipe.stages:
-        model, summary, metrics = _train_stage(data_dir, recipe, out, None, resume, progress_bar)
-        _write_run(out, model, recipe, summary, metrics)
+        model, summary, metrics = _train_stage(data_dir, recipe, out, None, resume, progress_bar, engine)
+        if summary is not None:
+            _write_run(out, model, recipe, summary, metrics)
         return summary
     import pandas as pd
 
@@ -138,18 +161,23 @@ def train(data_dir: str | os.PathLike, recipe: Recipe, out: str | os.PathLike, r
             summary = json.loads((stage_dir / "config.json").read_text())["training"]
             metrics = pd.read_csv(stage_dir / METRICS_FILE)
         else:
-            model, summary, metrics = _train_stage(data_dir, settings, stage_dir, model, resume, progress_bar)
+            model, summary, metrics = _train_stage(data_dir, settings, stage_dir, model, resume, progress_bar, engine)
+            if summary is None:  # not rank 0: the next stage starts from this model, rank 0 writes
+                continue
             _write_run(stage_dir, model, settings, summary, metrics)
         summaries.append({"stage": name, **summary})
         offset = int(curves[-1]["epoch"].max()) + 1 if curves else 0
         curves.append(metrics.assign(stage=name, epoch=metrics["epoch"] + offset))
+    if not summaries:
+        return None
     summary = {**summaries[-1], "stages": summaries, "train_seconds": round(time.time() - started, 1)}
     summary["epochs"] = sum(s["epochs"] for s in summaries)
     _write_run(out, model, recipe, summary, pd.concat(curves, ignore_index=True))
     return summary
 
 
-def _train_stage(data_dir, recipe: Recipe, out: Path, model: CrystalClip | None, resume: bool, progress_bar: bool):
+def _train_stage(data_dir, recipe: Recipe, out: Path, model: CrystalClip | None, resume: bool, progress_bar: bool,
+                 engine: Engine):
     train_cfg = recipe.train
     L.seed_everything(train_cfg.seed, workers=True)
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -193,7 +221,7 @@ def _train_stage(data_dir, recipe: Recipe, out: Path, model: CrystalClip | None,
                                  filename="best", save_top_k=1)
     max_time = {"seconds": 60 * train_cfg.max_minutes} if train_cfg.max_minutes else None
     trainer = L.Trainer(
-        max_epochs=train_cfg.epochs, max_time=max_time, accelerator="cpu", devices=1, deterministic=True,
+        max_epochs=train_cfg.epochs, max_time=max_time, deterministic=True, **engine.trainer_options(),
         callbacks=[checkpoint] + ([RichProgressBar()] if progress_bar else []),
         logger=CSVLogger(out, name="logs", version=""), enable_progress_bar=progress_bar,
         enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=1,
@@ -206,6 +234,10 @@ def _train_stage(data_dir, recipe: Recipe, out: Path, model: CrystalClip | None,
     earlier = _epoch_metrics(out) if resume and (out / "logs" / "metrics.csv").is_file() else None
     trainer.fit(module, train_dataloaders=loader, ckpt_path=str(ckpt_path) if resume else None)
     seconds = time.time() - started
+    if not trainer.is_global_zero:
+        best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+        module.load_state_dict(best, strict=module.strict_loading)
+        return module.model.cpu(), None, None
     if not checkpoint.best_model_path:
         raise BadInput(f"no epoch finished within the budget ({train_cfg.max_minutes} min); "
                          f"lower train.epoch_rows so that epochs are shorter")
@@ -217,8 +249,10 @@ def _train_stage(data_dir, recipe: Recipe, out: Path, model: CrystalClip | None,
 
         metrics = pd.concat([earlier[earlier["epoch"] < metrics["epoch"].min()], metrics], ignore_index=True)
     summary = {"best_val_R@10": float(checkpoint.best_model_score), "epochs": int(metrics["epoch"].max()) + 1,
-               "train_rows": len(rows), "train_seconds": round(seconds, 1), "dataset": str(Path(data_dir).resolve())}
-    return module.model, summary, metrics
+               "train_rows": len(rows), "train_seconds": round(seconds, 1), "dataset": str(Path(data_dir).resolve()),
+               "world_size": trainer.world_size, "global_batch": train_cfg.batch_size * trainer.world_size,
+               "engine": {**engine.trainer_options(), "devices": str(engine.devices)}}
+    return module.model.cpu(), summary, metrics
 
 
 def _write_run(out: Path, model: CrystalClip, recipe: Recipe, summary: dict, metrics) -> None:

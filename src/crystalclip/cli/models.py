@@ -22,11 +22,16 @@ def train(
     seed: Annotated[Optional[int], typer.Option(help="override the recipe's seed")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="override any recipe key: model.embed_dim=128")] = None,
     resume: Annotated[bool, typer.Option(help="continue from the run's last checkpoint")] = False,
+    accelerator: Annotated[str, typer.Option(help="auto | cpu | gpu (Lightning)")] = "cpu",
+    devices: Annotated[str, typer.Option(help="devices per node: a count, 'auto', or ids like '0,1'")] = "1",
+    num_nodes: Annotated[int, typer.Option(help="nodes (torchrun / SLURM srun start one process per device)")] = 1,
+    strategy: Annotated[str, typer.Option(help="auto | ddp (negatives are gathered from every rank)")] = "auto",
+    precision: Annotated[str, typer.Option(help="32-true | bf16-mixed | 16-mixed")] = "32-true",
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
 ):
     """Train a two-tower model on DATA's train split; keeps the best epoch by validation Recall@10."""
     from ..recipe import load_recipe
-    from ..training import train as run_training
+    from ..training import Engine, train as run_training
 
     overrides = {k: v for k, v in {"train.epochs": epochs, "train.batch_size": batch_size, "train.seed": seed}.items()
                  if v is not None}
@@ -35,8 +40,12 @@ def train(
         if not key or not _:
             fail(f"--set takes key=value, not {item!r}")
         overrides[key] = parse_value(value)
+    engine = Engine(accelerator, int(devices) if devices.isdigit() else devices, num_nodes, strategy,
+                    "32-true" if precision == "32" else precision)
     summary = run_training(data, load_recipe(recipe, overrides), out, resume=resume,
-                           progress_bar=not as_json and console.is_terminal)
+                           progress_bar=not as_json and console.is_terminal, engine=engine)
+    if summary is None:  # a rank other than 0 of a distributed run: rank 0 reports
+        return
     if as_json:
         print(json.dumps(summary))
     else:
