@@ -57,3 +57,14 @@ def test_search_and_evaluate_errors_are_clear(trained_run, tmp_path):
     assert empty.returncode == 2 and "empty query" in empty.stderr
     missing = _cli("evaluate", "--model", tmp_path / "nope", "--data", root / "data")
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+def test_search_filters_by_source(trained_run, tmp_path):
+    root, _ = trained_run
+    args = ("search", "cubic perovskite oxide", "--model", root / "run", "--data", root / "data", "--json")
+    found = _cli(*args, "--filter", "source=mp40", cache=tmp_path)
+    assert found.returncode == 0, found.stderr
+    results = json.loads(found.stdout)["results"]
+    assert results and all(r["source"] == "mp40" for r in results)
+    unknown = _cli(*args, "--filter", "source=cod", cache=tmp_path)
+    assert unknown.returncode == 2 and "unknown source 'cod'" in unknown.stderr

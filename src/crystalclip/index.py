@@ -280,19 +280,20 @@ class Index:
     # ---- search ----
 
     def search(self, query, k: int = 10, model=None, elements: Iterable[str] | str | None = None,
-               spacegroup: int | Iterable[int] | None = None, crystal_system: str | None = None) -> list[dict]:
+               spacegroup: int | Iterable[int] | None = None, crystal_system: str | None = None,
+               source: str | Iterable[str] | None = None) -> list[dict]:
         """Top-k rows (1 <= k <= MAX_K) for a text, a Crystal or pymatgen Structure, or a vector. Texts and
         structures are embedded by `model`, else by the one attached (`crystalclip.api.open_index`).
 
         Filters are exact: `elements` = the structure contains all of these; `spacegroup` = one number or
-        several; `crystal_system` = cubic, hexagonal, ... Each result has RESULT_FIELDS: rank, id,
+        several; `crystal_system` = cubic, hexagonal, ...; `source` = mp, amcsd, ... (one or several). Each result has RESULT_FIELDS: rank, id,
         source, formula, spacegroup_number, crystal_system, score (cosine similarity), text, path."""
         if self.count == 0:
             raise BadInput("the index is empty: nothing to search (were all inputs unreadable? see failed.csv)")
         if not 1 <= k <= MAX_K:
             raise BadInput(f"k must be between 1 and {MAX_K}, not {k}")
         q = self._query_vector(query, model)
-        mask = self._filter_mask(elements, spacegroup, crystal_system)
+        mask = self._filter_mask(elements, spacegroup, crystal_system, source)
         if mask is None:
             scores, ids = self._search(q, min(k, self.count))
         else:
@@ -363,7 +364,7 @@ class Index:
         top = np.argsort(-scores, kind="stable")[:k]
         return scores[top], subset[top]
 
-    def _filter_mask(self, elements, spacegroup, crystal_system_name) -> np.ndarray | None:
+    def _filter_mask(self, elements, spacegroup, crystal_system_name, source=None) -> np.ndarray | None:
         mask = None
 
         def both(new):
@@ -392,6 +393,13 @@ class Index:
             if name not in known:
                 raise BadInput(f"unknown crystal system {crystal_system_name!r} (one of {', '.join(known)})")
             mask = both((self.meta["crystal_system"] == name).fillna(False).to_numpy(bool))
+        if source:
+            wanted = {s.strip() for s in (source.split(",") if isinstance(source, str) else source) if s.strip()}
+            known = set(self.meta["source"].dropna().astype(str))
+            unknown = sorted(wanted - known)
+            if unknown:
+                raise BadInput(f"unknown source {unknown[0]!r} in this index (its sources: {', '.join(sorted(known)) or 'none'})")
+            mask = both(self.meta["source"].isin(wanted).fillna(False).to_numpy(bool))
         return mask
 
     def _result(self, rank: int, i: int, score: float) -> dict:

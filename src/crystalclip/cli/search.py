@@ -16,7 +16,7 @@ from rich.table import Table
 
 from .app import app, console, fail, progress_bar
 
-FILTER_KEYS = ("elements", "spacegroup", "crystal_system")
+FILTER_KEYS = ("elements", "spacegroup", "crystal_system", "source")
 
 
 def parse_filters(items: list[str]) -> dict[str, str]:
@@ -61,7 +61,7 @@ def search(
     index: Annotated[Optional[Path], typer.Option(help="an index directory (from `crystalclip index`) to search")] = None,
     like: Annotated[Optional[Path], typer.Option(help="a structure file: find structures like it")] = None,
     filter_: Annotated[Optional[list[str]], typer.Option(
-        "--filter", help="elements=Cu,O | spacegroup=225 | crystal_system=cubic (repeatable)")] = None,
+        "--filter", help="elements=Cu,O | spacegroup=225 | crystal_system=cubic | source=mp,amcsd (repeatable)")] = None,
     k: Annotated[int, typer.Option("-k", help="how many results")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="results as JSON")] = False,
 ):

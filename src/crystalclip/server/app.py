@@ -121,14 +121,16 @@ def create_app(index_dir=None, model=None) -> FastAPI:
                k: int = Query(10, ge=1, le=MAX_K),
                elements: str | None = Query(None, max_length=200, description="all of these, e.g. Cu,O"),
                spacegroup: str | None = Query(None, max_length=200, description="1-230, or several: 62,225"),
-               crystal_system: str | None = Query(None, max_length=20, description="cubic, hexagonal, ...")):
+               crystal_system: str | None = Query(None, max_length=20, description="cubic, hexagonal, ..."),
+               source: str | None = Query(None, max_length=200, description="mp, amcsd, core-mof, mp40, ...")):
         if not q.strip():
             raise HTTPException(400, "empty query")
         if index.count == 0:
             raise HTTPException(409, "the index is empty: nothing to search (see its failed.csv)")
         try:
             with lock:
-                results = index.search(q, k=k, elements=elements, spacegroup=spacegroup, crystal_system=crystal_system)
+                results = index.search(q, k=k, elements=elements, spacegroup=spacegroup, crystal_system=crystal_system,
+                                       source=source)
         except CrystalclipError as error:
             raise HTTPException(400, str(error)) from None
         return {"query": q, "results": results}
