@@ -157,8 +157,14 @@ class Model:
                 formulas = None
                 if self.clip.config.composition_channel:
                     formulas = self._formula_features([crystals[p].reduced_formula() for p in chunk])
-                out.append(self.clip.embed_crystals(collate_graphs(graphs), formulas,
-                                                    self._symmetry([crystals[p] for p in chunk])).numpy())
+                some = [crystals[p] for p in chunk]
+                potential = None
+                if self.clip.reads_potential:
+                    from .models.chgnet import chgnet_features
+
+                    potential = torch.from_numpy(chgnet_features(some))
+                out.append(self.clip.embed_crystals(collate_graphs(graphs), formulas, self._symmetry(some),
+                                                    potential).numpy())
                 kept += chunk
             if progress:
                 progress(min(start + batch_size, len(crystals)), len(crystals))

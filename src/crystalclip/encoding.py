@@ -15,9 +15,18 @@ def row_symmetry(model, data: Dataset):
     return data.symmetry_features(config.symprec) if config.enabled else None
 
 
+def row_potential(model, data: Dataset, progress=None):
+    """The dataset's cached frozen CHGNet features when the model reads them, else None."""
+    if not model.reads_potential:
+        return None
+    from .models.chgnet import chgnet_features, chgnet_identity
+
+    return data.potential_features(chgnet_features, chgnet_identity(), progress=progress)
+
+
 @torch.no_grad()
 def embed_rows(model, graphs: GraphStore, rows: np.ndarray, formula_features: torch.Tensor | None,
-               batch_size: int = 256, progress=None, symmetry=None) -> np.ndarray:
+               batch_size: int = 256, progress=None, symmetry=None, potential=None) -> np.ndarray:
     """(len(rows), D) unit-norm crystal embeddings of dataset rows, from their stored graphs (checked
     against the model's graph settings: `Dataset.check_graphs`)."""
     was_training = model.training
@@ -30,7 +39,9 @@ def embed_rows(model, graphs: GraphStore, rows: np.ndarray, formula_features: to
         index = torch.as_tensor(chunk)
         formulas = None if formula_features is None else formula_features[index].to(device)
         sym = None if symmetry is None else (symmetry[0][index].to(device), symmetry[1][index].to(device))
-        out.append(model.embed_crystals(batch, formulas if model.config.composition_channel else None, sym).float().cpu())
+        pot = None if potential is None else potential[index].to(device)
+        out.append(model.embed_crystals(batch, formulas if model.config.composition_channel else None, sym,
+                                        pot).float().cpu())
         if progress:
             progress(min(start + batch_size, len(rows)), len(rows))
     model.train(was_training)

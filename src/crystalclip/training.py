@@ -19,7 +19,7 @@ import torch
 
 from .data.dataset import Dataset
 from .data.loader import PairCollate
-from .encoding import embed_rows, embed_text_features, row_symmetry, split_queries
+from .encoding import embed_rows, embed_text_features, row_potential, row_symmetry, split_queries
 from .errors import BadInput
 from .fileio import atomic_path
 from .losses import get_loss
@@ -31,7 +31,7 @@ METRICS_FILE, CURVE_FILE, CHECKPOINTS = "metrics.csv", "training_curve.png", "ch
 
 class ClipModule(L.LightningModule):
     def __init__(self, recipe: Recipe, model: CrystalClip, data: Dataset, graphs, formula_features, symmetry,
-                 steps_per_epoch: int):
+                 potential, steps_per_epoch: int):
         super().__init__()
         self.recipe = recipe
         self.model = model
@@ -42,6 +42,7 @@ class ClipModule(L.LightningModule):
         self.graphs = graphs
         self.formula_features = formula_features
         self.symmetry = symmetry
+        self.potential = potential
         self.steps_per_epoch = steps_per_epoch
         self.val_rows = data.rows("val", recipe.train.sources)
         self.val_text_ids, self.val_owners = split_queries(data, self.val_rows)
@@ -54,7 +55,7 @@ class ClipModule(L.LightningModule):
                                         if not k.startswith("model.text_tower.")}
 
     def _embed(self, batch):
-        crystal = self.model.embed_crystals(batch.graphs, batch.formula_features, batch.symmetry)
+        crystal = self.model.embed_crystals(batch.graphs, batch.formula_features, batch.symmetry, batch.potential)
         features = batch.text_features if batch.text_features is not None else self.model.text_features(batch.texts)
         return crystal, self.model.embed_text_features(features)
 
@@ -76,7 +77,8 @@ class ClipModule(L.LightningModule):
         """Validation Recall@10 (text -> crystal over the whole val split, the dataset's own texts)."""
         from .evaluation import retrieval_metrics
 
-        crystals = embed_rows(self.model, self.graphs, self.val_rows, self.formula_features, symmetry=self.symmetry)
+        crystals = embed_rows(self.model, self.graphs, self.val_rows, self.formula_features, symmetry=self.symmetry,
+                              potential=self.potential)
         tower = self.model.text_tower
         if not tower.frozen:  # a fine-tuned tower: features from its current weights
             features = tower.encode([self.data.texts[i] for i in self.val_text_ids])
@@ -201,9 +203,9 @@ def _train_stage(data_dir, recipe: Recipe, out: Path, model: CrystalClip | None,
     augmentation = recipe.augment
     if model.text_tower.tokenizer.mask_token:
         augmentation = dataclasses.replace(augmentation, mask_token=model.text_tower.tokenizer.mask_token)
-    symmetry = row_symmetry(model, data)
+    symmetry, potential = row_symmetry(model, data), row_potential(model, data)
     collate = PairCollate(data, graphs, pool, text_features, formula_features, symmetry, free_features=free_features,
-                          augmentation=augmentation,
+                          potential=potential, augmentation=augmentation,
                           views=2 if recipe.intramodal else 1)
     generator = torch.Generator().manual_seed(train_cfg.seed)
     epoch_rows = min(train_cfg.epoch_rows or len(rows), len(rows))  # shorter epochs: validate more often
@@ -211,7 +213,7 @@ def _train_stage(data_dir, recipe: Recipe, out: Path, model: CrystalClip | None,
     loader = torch.utils.data.DataLoader(
         rows.tolist(), batch_size=train_cfg.batch_size, sampler=sampler,
         drop_last=epoch_rows > train_cfg.batch_size, collate_fn=collate, num_workers=0)
-    module = ClipModule(recipe, model, data, graphs, formula_features, symmetry, steps_per_epoch=len(loader))
+    module = ClipModule(recipe, model, data, graphs, formula_features, symmetry, potential, steps_per_epoch=len(loader))
 
     from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
     from lightning.pytorch.loggers import CSVLogger

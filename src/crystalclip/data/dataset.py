@@ -8,6 +8,7 @@ A dataset directory (written by `crystalclip data build`, see data/build.py) hol
   texts/<kind>.parquet   derived texts (keywords, summaries, descriptions): id, texts
   text_cache/     the frozen text tower's features of every text it has read (data/text_cache.py)
   symmetry_cache/ the symmetry channel's inputs of every row, per symprec
+  potential_cache/ frozen pretrained-potential (CHGNet) features of every row, per model version
 
 A `TextPool` is what a structure may be paired with in a step: the dataset's own texts, or texts
 derived from it. Validation and evaluation always use the dataset's own texts.
@@ -29,7 +30,7 @@ from ..fileio import atomic_path
 from ..graphs import GraphConfig, GraphStore
 
 PAIRS_FILE, REJECTED_FILE, SUMMARY_FILE, GRAPHS_DIR = "pairs.parquet", "rejected.csv", "summary.json", "graphs"
-TEXTS_DIR, SYMMETRY_CACHE = "texts", "symmetry_cache"
+TEXTS_DIR, SYMMETRY_CACHE, POTENTIAL_CACHE = "texts", "symmetry_cache", "potential_cache"
 ORIGINAL = "pairs"  # the dataset's own texts (titles, captions, ...)
 COMMANDS = {"keywords": "keywords", "summaries": "summarize", "descriptions": "describe",
             "titles": "titles"}  # kind -> the command that writes it
@@ -251,6 +252,30 @@ class Dataset:
             with open(tmp, "wb") as handle:
                 np.savez(handle, ids=ids.astype(str), numbers=numbers, values=values)
         return torch.from_numpy(numbers), torch.from_numpy(values)
+
+    def potential_features(self, compute, identity: str, part: int = 2048, progress=None) -> torch.Tensor:
+        """(N, F) frozen potential features of every row (`models.chgnet`), cached in the dataset under
+        `potential_cache/<identity>/` in parts of `part` rows, each written atomically: a killed run
+        resumes with the parts it lacks, and a complete cache runs no forward pass."""
+        root = self.directory / POTENTIAL_CACHE / identity
+        ids = self.table["id"].astype(str).tolist()
+        parts = []
+        for number, start in enumerate(range(0, len(ids), part)):
+            path = root / f"part-{number:05d}.npz"
+            chunk = ids[start:start + part]
+            if path.is_file():
+                cached = np.load(path, allow_pickle=False)
+                if cached["ids"].tolist() == chunk:
+                    parts.append(cached["values"])
+                    continue
+            values = np.asarray(compute([self.crystal(row) for row in range(start, start + len(chunk))]), np.float32)
+            with atomic_path(path) as tmp:
+                with open(tmp, "wb") as handle:
+                    np.savez(handle, ids=np.array(chunk), values=values)
+            parts.append(values)
+            if progress:
+                progress(start + len(chunk), len(ids))
+        return torch.from_numpy(np.concatenate(parts) if parts else np.zeros((0, 0), np.float32))
 
     def tower_features(self, strings: list[str], tower) -> torch.Tensor:
         from .text_cache import cached_text_embeddings

@@ -20,6 +20,7 @@ class PairBatch:
     text_features: torch.Tensor | None  # (B, tower dim) when the tower is frozen and texts are not augmented
     formula_features: torch.Tensor | None  # (B, tower dim)
     symmetry: tuple[torch.Tensor, torch.Tensor] | None  # (B,) space groups, (B, F) symmetry features
+    potential: torch.Tensor | None  # (B, 128) frozen CHGNet features
     texts: list[str]
     second_view: "PairBatch | None" = None  # another augmentation of the same rows (intramodal terms)
 
@@ -57,7 +58,7 @@ class PairCollate:
 
     def __init__(self, data: Dataset, graphs: GraphStore, pool: TextPool | None = None, text_features=None,
                  formula_features=None, symmetry=None, sample_texts: bool = True,
-                 augmentation: Augmentation | None = None, free_features=None,
+                 augmentation: Augmentation | None = None, free_features=None, potential=None,
                  views: int = 1):
         self.data = data
         self.graphs = graphs  # the dataset's graphs, checked against the model's graph settings
@@ -69,6 +70,7 @@ class PairCollate:
             raise ValueError("formula_free augmentation needs a pool with formula-free twins (text_pool(..., formula_free=True))")
         self.formula_features = formula_features
         self.symmetry = symmetry
+        self.potential = potential
         self.sample_texts = sample_texts
         self.views = views
 
@@ -110,6 +112,7 @@ class PairCollate:
             text_features=features,
             formula_features=None if self.formula_features is None else self.formula_features[rows_t],
             symmetry=None if self.symmetry is None else (self.symmetry[0][rows_t], self.symmetry[1][rows_t]),
+            potential=None if self.potential is None else self.potential[rows_t],
             texts=texts,
         )
 

@@ -50,7 +50,7 @@ def ensure_index(model, data_dir: Path | None = None, progress=None):
     import hashlib
 
     from ..data.dataset import Dataset
-    from ..encoding import embed_rows, row_symmetry
+    from ..encoding import embed_rows, row_potential, row_symmetry
     from ..index import INFO_FILE, Index
     from ..models.clip import model_sha256
     from ..structures.symmetry import crystal_system
@@ -66,7 +66,7 @@ def ensure_index(model, data_dir: Path | None = None, progress=None):
         graphs = data.check_graphs(model.graph_config)
         formulas = data.formula_features(model.clip.formula_tower) if model.clip.config.composition_channel else None
         embeddings = embed_rows(model.clip, graphs, np.arange(len(data)), formulas, progress=progress,
-                                symmetry=row_symmetry(model.clip, data))
+                                symmetry=row_symmetry(model.clip, data), potential=row_potential(model.clip, data))
         table = data.table
         rows = [{"id": str(r["id"]), "source": r["source"], "path": None, "formula": r["formula"],
                  "elements": list(r["elements"]), "spacegroup_number": int(r["spacegroup_number"]),

@@ -22,7 +22,7 @@ import torch
 
 from ..data.dataset import Dataset
 from ..errors import BadInput
-from ..encoding import embed_rows, embed_text_features, row_symmetry, split_queries
+from ..encoding import embed_rows, embed_text_features, row_potential, row_symmetry, split_queries
 from ..text.masking import mask_formulas
 from .choice import choice_embeddings, choice_sets, multiple_choice_metrics
 from .labels import KEYWORDS, keyword_labels, mof_labels, property_labels
@@ -61,10 +61,10 @@ def _model_system(name: str, model, data: Dataset, rows: np.ndarray) -> _System:
     formulas = data.formula_features(clip.formula_tower) if clip.config.composition_channel else None
 
     graphs = data.check_graphs(clip.config.graph)
-    symmetry = row_symmetry(clip, data)
+    symmetry, potential = row_symmetry(clip, data), row_potential(clip, data)
 
     def crystals(some_rows: np.ndarray) -> np.ndarray:
-        return embed_rows(clip, graphs, some_rows, formulas, symmetry=symmetry)
+        return embed_rows(clip, graphs, some_rows, formulas, symmetry=symmetry, potential=potential)
 
     if not clip.text_tower.frozen:
         return _System(name, crystals(rows), model.encode_texts, crystals)

@@ -25,13 +25,14 @@ from ..fileio import atomic_path
 from ..graphs import GraphConfig
 from .cgcnn import CGCNN, CGCNNConfig
 from .composition import CompositionEncoder
+from .chgnet import PotentialConfig, PotentialEncoder
 from .symmetry import SymmetryConfig, SymmetryEncoder
 from .text import TextTowerConfig, get_text_tower
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
 
 
-CRYSTAL_ENCODERS = ("cgcnn", "composition")
+CRYSTAL_ENCODERS = ("cgcnn", "composition", "chgnet")
 
 
 @dataclass
@@ -39,9 +40,10 @@ class ModelConfig:
     """Everything that makes a model, featurization included: training, evaluation, the API and
     indexes all build graphs from `graph`, so a model never sees other inputs than it trained on."""
 
-    crystal_encoder: str = "cgcnn"  # "cgcnn" | "composition" (the bag-of-elements baseline)
+    crystal_encoder: str = "cgcnn"  # "cgcnn" | "composition" (bag-of-elements baseline) | "chgnet" (frozen, cached)
     graph: GraphConfig = field(default_factory=GraphConfig)  # neighbour cutoff, neighbours, Gaussian basis
     cgcnn: CGCNNConfig = field(default_factory=CGCNNConfig)
+    potential: PotentialConfig = field(default_factory=PotentialConfig)  # the head over frozen CHGNet features
     text: TextTowerConfig = field(default_factory=TextTowerConfig)
     embed_dim: int = 256
     head_layers: int = 2  # linear layers per projection head (CLaSP: 3)
@@ -110,6 +112,8 @@ class CrystalClip(nn.Module):
         self.text_tower = get_text_tower(config.text)
         if config.crystal_encoder == "cgcnn":
             self.crystal_encoder = CGCNN(config.cgcnn, config.graph)
+        elif config.crystal_encoder == "chgnet":
+            self.crystal_encoder = PotentialEncoder(config.potential)
         else:
             self.crystal_encoder = CompositionEncoder(hidden=config.embed_dim)
         self.symmetry_encoder = SymmetryEncoder(config.symmetry) if config.symmetry.enabled else None
@@ -131,11 +135,22 @@ class CrystalClip(nn.Module):
     def logit_scale(self) -> torch.Tensor:
         return self.log_logit_scale.exp().clamp(max=self.config.logit_scale_max)
 
+    @property
+    def reads_potential(self) -> bool:
+        return self.config.crystal_encoder == "chgnet"
+
     def embed_crystals(self, batch: GraphBatch, formula_features: torch.Tensor | None = None,
-                       symmetry: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+                       symmetry: tuple[torch.Tensor, torch.Tensor] | None = None,
+                       potential: torch.Tensor | None = None) -> torch.Tensor:
         """Unit-norm crystal embeddings; formula_features = the tower's features of each reduced formula,
-        symmetry = (space-group numbers, `structures.symmetry.symmetry_features` values) of each crystal."""
-        parts = [self.crystal_encoder(batch)]
+        symmetry = (space-group numbers, `structures.symmetry.symmetry_features` values) of each crystal,
+        potential = the frozen CHGNet features of each crystal (crystal_encoder "chgnet")."""
+        if self.reads_potential:
+            if potential is None:
+                raise ValueError("this model reads frozen CHGNet features: pass potential=")
+            parts = [self.crystal_encoder(potential)]
+        else:
+            parts = [self.crystal_encoder(batch)]
         if self.config.composition_channel:
             if formula_features is None:
                 raise ValueError("this model reads the reduced formula: pass formula_features")
