@@ -2,7 +2,9 @@
 
 Both pipelines run in this process, one structure at a time, on the same CIFs:
 
-- ours: ``parse_cif`` (gemmi) -> ``build_graph`` (vesin) -> ``gaussian_expand`` + ``site_features``
+- ours: ``parse_cif`` (gemmi) -> ``build_graph`` (numpy for small cells, vesin for large ones) ->
+  ``gaussian_expand`` + ``site_features`` (the per-structure features the reference makes; in
+  training the model computes them on the batch)
 - reference (CGCNN's ``CIFData.__getitem__``): pymatgen ``Structure.from_str(cif, fmt="cif")`` ->
   ``get_all_neighbors(8)`` -> sort each list by distance, keep the 12 nearest -> Gaussian expansion,
   atom features from the same element table.

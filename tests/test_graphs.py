@@ -49,12 +49,12 @@ def mp40_structures(mp40_cifs) -> dict[str, Structure]:
         return {k: Structure.from_str(cif, fmt="cif") for k, cif in mp40_cifs.items()}
 
 
-def assert_graph_matches_pymatgen(graph: CrystalGraph, structure: Structure, config: GraphConfig):
+def assert_graph_matches_pymatgen(graph: CrystalGraph, structure: Structure, config: GraphConfig, centres=None):
     """Per centre: our sorted distances = pymatgen's k nearest, and each of our edges is a real pair."""
     centers, neighbors, _, dists = structure.get_neighbor_list(config.cutoff)
     keep = dists > 1e-8
     centers, neighbors, dists = centers[keep], neighbors[keep], dists[keep]
-    for atom in range(len(structure)):
+    for atom in range(len(structure)) if centres is None else centres:
         theirs = dists[centers == atom]
         theirs_j = neighbors[centers == atom]
         theirs_sorted = np.sort(theirs)[: config.max_neighbors]
@@ -134,22 +134,89 @@ def test_coordinates_outside_the_cell_are_wrapped():
     np.testing.assert_allclose(graph.edge_dist[:8], np.sqrt(3) / 2 * a, atol=1e-5)
 
 
-def test_isolated_atom_raises():
+def test_isolated_atom_gets_its_nearest_images_beyond_the_cutoff():
+    # one Xe in a 20 Å cell: nothing within 8 Å; within 16 Å neither; within 32 Å its 6 face images
+    # at 20 Å and 12 edge images at 28.3 Å, of which the 12 nearest are kept
     crystal = Crystal("xe", np.eye(3) * 20.0, np.zeros((1, 3)), [{54: 1.0}])
-    with pytest.raises(StructureError, match=r"^site 0 \(Xe\) has no neighbour within 8.0 Å$"):
-        build_graph(crystal)
-    # one isolated site among bonded ones is named
-    frac = np.array([[0, 0, 0], [0.1, 0, 0], [0.5, 0.5, 0.5]])
-    crystal = Crystal("x", np.eye(3) * 30.0, frac, [{11: 1.0}, {11: 1.0}, {54: 1.0}])
-    with pytest.raises(StructureError, match=r"^site 2 \(Xe\) has no neighbour within 8.0 Å$"):
-        build_graph(crystal)
+    graph = build_graph(crystal)
+    assert graph.num_edges == 12 and set(graph.edge_dst.tolist()) == {0}
+    np.testing.assert_allclose(graph.edge_dist[:6], 20.0)
+    np.testing.assert_allclose(graph.edge_dist[6:], 20.0 * np.sqrt(2), rtol=1e-6)
 
 
-def test_overlapping_sites_raise():
-    frac = np.array([[0.0, 0.0, 0.0], [0.01, 0.0, 0.0], [0.5, 0.5, 0.5]])
-    crystal = Crystal("o", np.eye(3) * 4.0, frac, [{8: 1.0}, {8: 1.0}, {26: 1.0}])
-    with pytest.raises(StructureError, match=r"site 0 \(O\) and site 1 \(O\) overlap"):
-        build_graph(crystal)
+def ag2te_in_a_large_cell() -> Crystal:
+    """12 atoms (Ag8Te4) in an 8,950 Å^3 cell, shaped like the real one that was refused: an Ag7Te3
+    cluster at the origin, an Ag and a Te alone at face centres, >10 Å from everything else."""
+    a = 8950.0 ** (1 / 3)
+    cluster = np.array([[0, 0, 0], [2.9, 0, 0], [0, 2.9, 0], [0, 0, 2.9], [-2.9, 0, 0], [0, -2.9, 0],
+                        [0, 0, -2.9], [1.7, 1.7, 1.7], [-1.7, -1.7, 1.7], [1.7, -1.7, -1.7]]) / a
+    lonely = np.array([[0.5, 0.5, 0.0], [0.0, 0.5, 0.5]])
+    frac = np.vstack([cluster, lonely]) % 1.0
+    species = [{52: 1.0}] + [{47: 1.0}] * 6 + [{52: 1.0}, {52: 1.0}, {47: 1.0}, {47: 1.0}, {52: 1.0}]
+    return Crystal("Ag2Te", np.eye(3) * a, frac, species)
+
+
+def test_molecule_in_a_huge_cell_is_legal():
+    crystal = ag2te_in_a_large_cell()
+    structure = crystal.to_pymatgen()
+    graph = build_graph(crystal)
+    assert graph.num_sites == 12
+    assert np.all(np.diff(graph.edge_src) >= 0)
+    # the cluster: its neighbours within the cutoff, as pymatgen finds them (fewer than 12)
+    assert_graph_matches_pymatgen(graph_of(graph, range(10)), structure, GraphConfig(), centres=range(10))
+    # the two lone atoms: their 12 nearest within 16 Å (2 x cutoff), sorted, all beyond 8 Å
+    for atom in (10, 11):
+        mine = graph.edge_dist[graph.edge_src == atom]
+        theirs = np.sort([n.nn_distance for n in structure.get_neighbors(structure[atom], 16.0)])[:12]
+        assert len(mine) == len(theirs) > 0 and mine.min() > 8.0
+        np.testing.assert_allclose(mine, theirs, atol=1e-5)
+
+
+def graph_of(graph: CrystalGraph, centres) -> CrystalGraph:
+    keep = np.isin(graph.edge_src, list(centres))
+    return CrystalGraph(graph.num_sites, graph.edge_src[keep], graph.edge_dst[keep], graph.edge_dist[keep],
+                        graph.species_site, graph.species_z, graph.species_occ)
+
+
+def test_overlapping_sites_follow_the_reader_rule():
+    """Closer than 0.1 Å: one atom listed twice merges, an H on a heavier atom goes, split sites
+    (alternatives of at most one atom) stay, different elements stacked are refused."""
+    fe = [0.5, 0.5, 0.5]
+    two_o = Crystal("o", np.eye(3) * 4.0, np.array([[0.0, 0.0, 0.0], [0.01, 0.0, 0.0], fe]),
+                    [{8: 1.0}, {8: 1.0}, {26: 1.0}])
+    graph = build_graph(two_o)
+    assert graph.num_sites == 2 and graph.species_z.tolist() == [8, 26]
+    np.testing.assert_array_equal(graph.edge_dist, build_graph(
+        Crystal("o", np.eye(3) * 4.0, np.array([[0.0, 0.0, 0.0], fe]), [{8: 1.0}, {26: 1.0}])).edge_dist)
+    h_on_o = Crystal("h", np.eye(3) * 4.0, np.array([[0.0, 0.0, 0.0], [0.005, 0.0, 0.0], fe]),
+                     [{8: 1.0}, {1: 1.0}, {26: 1.0}])
+    assert build_graph(h_on_o).species_z.tolist() == [8, 26]
+    split = Crystal("s", np.eye(3) * 4.0, np.array([[0.0, 0.0, 0.0], [0.01, 0.0, 0.0], fe]),
+                    [{8: 0.5}, {8: 0.5}, {26: 1.0}])
+    assert build_graph(split).num_sites == 3
+    stacked = Crystal("x", np.eye(3) * 4.0, np.array([[0.0, 0.0, 0.0], [0.01, 0.0, 0.0], fe]),
+                      [{8: 1.0}, {26: 1.0}, {26: 1.0}])
+    with pytest.raises(StructureError, match=r"^site 0 \(O\) and site 1 \(Fe\) overlap \(0.04 Å apart\): different"):
+        build_graph(stacked)
+    thin = Crystal("thin", np.diag([0.05, 4.0, 4.0]), np.zeros((1, 3)), [{26: 1.0}])
+    with pytest.raises(StructureError, match="from its own periodic image"):
+        build_graph(thin)
+
+
+def test_numpy_search_and_vesin_give_the_same_graph(mp40_structures, monkeypatch):
+    """Small cells take the dense numpy search, large ones vesin: both give the same edges."""
+    from crystalclip import graphs
+
+    crystals = [Crystal.from_pymatgen(s, id=k) for k, s in mp40_structures.items()]
+    crystals += [rocksalt_disordered(), bcc_primitive(2.5), ag2te_in_a_large_cell()]
+    for config in (GraphConfig(), GraphConfig(cutoff=5.0, max_neighbors=4), GraphConfig(cutoff=6.0, max_neighbors=30)):
+        dense = [build_graph(c, config) for c in crystals]
+        monkeypatch.setattr(graphs, "DENSE_LIMIT", 0)
+        cell_list = [build_graph(c, config) for c in crystals]
+        monkeypatch.undo()
+        for a, b in zip(dense, cell_list):
+            np.testing.assert_array_equal(a.edge_src, b.edge_src)
+            np.testing.assert_allclose(a.edge_dist, b.edge_dist, atol=1e-5)
 
 
 def test_degenerate_or_broken_lattices_raise():

@@ -6,8 +6,11 @@ per periodic image, so a small cell has several edges to the same site). Edge fe
 distances expanded on Gaussians; node features are CGCNN's 92-d one-hot element rows, weighted by
 occupancy so a partially occupied site is the mix of its elements.
 
-Everything is vectorised: vesin computes the neighbour list, numpy sorts and ranks it, and
-``save_graphs`` / ``GraphStore`` cache a whole dataset as a few memory-mapped arrays.
+Everything is vectorised: the neighbour list of a small cell is one numpy pass over every
+(centre, site, periodic image) triple, a large cell's comes from vesin's cell list; numpy sorts and
+ranks it, and ``save_graphs`` / ``GraphStore`` cache a whole dataset as a few memory-mapped arrays.
+A site with no neighbour within the cutoff keeps its nearest ones beyond it, and overlapping sites
+follow the CIF reader's rule (``structures.crystal.merge_overlapping_sites``).
 """
 from __future__ import annotations
 
@@ -21,7 +24,16 @@ import numpy as np
 
 from .element_features import NUM_FEATURES, cgcnn_element_table
 from .fileio import atomic_dir
-from .structures.crystal import Crystal, StructureError
+from .structures.crystal import (
+    OCCUPANCY_SLACK,
+    OVERLAP_DISTANCE,
+    Crystal,
+    StructureError,
+    image_counts,
+    merge_overlapping_sites,
+    periodic_pairs,
+    site_label,
+)
 
 __all__ = [
     "GraphConfig",
@@ -36,7 +48,7 @@ __all__ = [
     "MIN_DISTANCE",
 ]
 
-MIN_DISTANCE = 0.1  # Å; two sites (or a site and its image) closer than this are overlapping atoms
+MIN_DISTANCE = OVERLAP_DISTANCE  # Å; two sites (or a site and its image) closer than this overlap
 STORE_FORMAT = "crystalclip-graphs"
 STORE_VERSION = 1
 
@@ -75,19 +87,8 @@ class CrystalGraph:
 # --------------------------------------------------------------------------------------------------
 # neighbour list
 
-
-def _symbol(z: int) -> str:
-    from pymatgen.core.periodic_table import Element
-
-    try:
-        return Element.from_Z(int(z)).symbol
-    except Exception:
-        return f"Z={z}"
-
-
-def _site_label(crystal: Crystal, site: int) -> str:
-    names = "/".join(_symbol(z) for z in crystal.species[site]) or "?"
-    return f"site {site} ({names})"
+DENSE_LIMIT = 60_000  # (centre, site, image) triples up to which numpy beats vesin's call overhead
+LONELY_MAX_RADIUS = 4_096.0  # Å; a site's own periodic image is always nearer (cell edges <= 1,000 Å)
 
 
 def _pairs(cart: np.ndarray, lattice: np.ndarray, cutoff: float):
@@ -102,8 +103,12 @@ def _pairs(cart: np.ndarray, lattice: np.ndarray, cutoff: float):
 def build_graph(crystal: Crystal, config: GraphConfig = GraphConfig()) -> CrystalGraph:
     """The CGCNN graph of one crystal: up to ``max_neighbors`` nearest neighbours within ``cutoff``.
 
-    Raises StructureError (one-line reason) when the lattice is degenerate, two sites overlap
-    (closer than MIN_DISTANCE), or a site has no neighbour within the cutoff.
+    A site with no neighbour within the cutoff (an isolated atom or molecule in a large cell) keeps
+    its ``max_neighbors`` nearest within the smallest radius 2·cutoff, 4·cutoff, ... that holds any.
+    Sites closer than MIN_DISTANCE follow the CIF reader's rule (``crystal.merge_overlapping_sites``):
+    the graph is then that of the merged crystal (fewer nodes than ``len(crystal)``; a crystal from
+    ``parse_cif`` is already merged). Raises StructureError (one-line reason) when the lattice is
+    degenerate, a site is that close to its own image, or different elements overlap.
 
     Ties at the last kept neighbour (several images at the same distance) are broken arbitrarily but
     deterministically; the sorted neighbour distances are unique.
@@ -114,18 +119,18 @@ def build_graph(crystal: Crystal, config: GraphConfig = GraphConfig()) -> Crysta
     lattice = np.ascontiguousarray(crystal.lattice, dtype=np.float64).reshape(3, 3)
     frac = np.asarray(crystal.frac_coords, dtype=np.float64).reshape(n, 3)
     (ax, ay, az), (bx, by, bz), (cx, cy, cz) = lattice.tolist()  # scalar maths: no numpy overhead
-    volume = abs(ax * (by * cz - bz * cy) - ay * (bx * cz - bz * cx) + az * (bx * cy - by * cx))
+    bc = (by * cz - bz * cy, bz * cx - bx * cz, bx * cy - by * cx)
+    ca = (cy * az - cz * ay, cz * ax - cx * az, cx * ay - cy * ax)
+    ab = (ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx)
+    volume = abs(ax * bc[0] + ay * bc[1] + az * bc[2])
     lengths = math.sqrt((ax * ax + ay * ay + az * az) * (bx * bx + by * by + bz * bz)
                         * (cx * cx + cy * cy + cz * cz))
     if not volume >= max(1e-3, 1e-6 * lengths):  # also catches NaN / inf in the lattice
         raise StructureError(f"degenerate lattice (cell volume {volume:.3g} Å^3)")
-
-    # vesin wants every point inside the cell
-    frac = frac - np.floor(frac)  # NaN coordinates stay NaN ...
-    frac[frac >= 1.0] = 0.0
-    cart = frac @ lattice
-    if not np.isfinite(cart).all():  # ... and are caught here
+    if not math.isfinite(float(frac.sum())):
         raise StructureError("coordinates are not finite numbers")
+    # interplanar spacings d_100, d_010, d_001: how far apart the periodic images are
+    spacing = tuple(volume / math.sqrt(x * x + y * y + z * z) for x, y, z in (bc, ca, ab))
 
     max_nb = int(config.max_neighbors)
     cutoff = float(config.cutoff)
@@ -133,54 +138,107 @@ def build_graph(crystal: Crystal, config: GraphConfig = GraphConfig()) -> Crysta
     # widen while some site has fewer than max_nb: once every site has max_nb neighbours inside the
     # radius, its max_nb nearest are exactly those within the full cutoff. ~300 pairs instead of
     # ~4,000 at 8 Å is most of the speed; a site short of max_nb ends the search at the cutoff.
+    # Small cells take the dense numpy search, large ones vesin's cell list (vesin wants every point
+    # inside the cell; the dense search wraps offsets itself).
     radius = min(max((1.125 * max_nb * volume / (math.pi * n)) ** (1.0 / 3.0), 3.0), cutoff)
+    wrapped = None
     while True:
-        i, j, d = _pairs(cart, lattice, radius)
+        ma, mb, mc = images = tuple(int(radius / s + 0.5) for s in spacing)  # see image_counts
+        if n * n * (2 * ma + 1) * (2 * mb + 1) * (2 * mc + 1) <= DENSE_LIMIT:
+            i, j, d = periodic_pairs(frac, lattice, spacing, radius, images=images)
+        else:
+            if wrapped is None:
+                wrapped = frac - np.floor(frac)
+                wrapped[wrapped >= 1.0] = 0.0
+                cart = wrapped @ lattice
+            i, j, d = _pairs(cart, lattice, radius)
         counts = np.bincount(i, minlength=n)
-        if radius >= cutoff or counts.min() >= max_nb:
+        fewest = int(counts.min())
+        if radius >= cutoff or fewest >= max_nb:
             break
         radius = min(1.25 * radius, cutoff)
 
-    site, z, occ = crystal.species_arrays()
     if len(d) and d.min() < MIN_DISTANCE:
-        _check_overlaps(crystal, i, j, d, np.bincount(site, weights=occ, minlength=n))
-    if counts.min() == 0:
-        site = int(np.argmin(counts))
-        raise StructureError(f"{_site_label(crystal, site)} has no neighbour within {cutoff} Å")
+        merged = _without_overlaps(crystal, lattice, frac, i, j, d)
+        if merged is not None:
+            return build_graph(merged, config)
 
-    # sort by (centre, distance) with one float key (d < radius <= cutoff), keep max_nb per centre
-    order = np.argsort(i * (2.0 * radius + 1.0) + d, kind="stable")
-    if counts.max() > max_nb:
-        starts = np.cumsum(counts) - counts
+    # sort by (centre, distance) with one float key (d <= radius), keep max_nb per centre
+    order = np.argsort(i * (2.0 * radius + 1.0) + d)
+    starts = np.cumsum(counts) - counts
+    if fewest >= max_nb:  # every centre keeps exactly max_nb: a (n, max_nb) block of positions
+        order = order[(starts[:, None] + np.arange(max_nb)).ravel()]
+    elif counts.max() > max_nb:
         rank = np.arange(len(order)) - np.repeat(starts, counts)
         order = order[rank < max_nb]
+    src, dst, dist = i[order], j[order], d[order]
+    if fewest == 0:
+        src, dst, dist = _with_distant_neighbours(frac, lattice, spacing, src, dst, dist,
+                                                  np.flatnonzero(counts == 0), max_nb, cutoff, crystal)
 
+    z = [k for s in crystal.species for k in s]
+    if len(z) == n:  # one element per site (ordered, or a vacancy): no site index to build
+        site = np.arange(n, dtype=np.int32)
+        z = np.array(z, np.int32)
+        occ = np.array([v for s in crystal.species for v in s.values()], np.float32)
+    else:
+        site, z, occ = crystal.species_arrays()
     return CrystalGraph(
         num_sites=n,
-        edge_src=i[order].astype(np.int32),
-        edge_dst=j[order].astype(np.int32),
-        edge_dist=d[order].astype(np.float32),
-        species_site=site.astype(np.int32),
-        species_z=z.astype(np.int32),
-        species_occ=occ.astype(np.float32),
+        edge_src=src.astype(np.int32),
+        edge_dst=dst.astype(np.int32),
+        edge_dist=dist.astype(np.float32),
+        species_site=site.astype(np.int32, copy=False),
+        species_z=z.astype(np.int32, copy=False),
+        species_occ=occ.astype(np.float32, copy=False),
         id=str(crystal.id),
     )
 
 
-def _check_overlaps(crystal: Crystal, i, j, d, occupancy) -> None:
-    """Sites closer than MIN_DISTANCE are an error unless they are partially occupied alternatives
-    (a split site: occupancies summing to at most 1), which disordered CIFs are full of."""
-    close = np.nonzero(d < MIN_DISTANCE)[0]
-    for k in close[np.argsort(d[close])]:
-        a, b = sorted((int(i[k]), int(j[k])))
-        if a == b:
-            raise StructureError(
-                f"{_site_label(crystal, a)} is {d[k]:.3g} Å from its own periodic image (cell too small)"
-            )
-        if occupancy[a] + occupancy[b] > 1.0 + 1e-3:
-            raise StructureError(
-                f"{_site_label(crystal, a)} and {_site_label(crystal, b)} overlap ({d[k]:.3g} Å apart)"
-            )
+def _without_overlaps(crystal: Crystal, lattice, frac, i, j, d) -> Crystal | None:
+    """The crystal with overlapping sites merged (the reader's rule), or None when none need it."""
+    close = d < MIN_DISTANCE
+    for k in np.nonzero(close & (i == j))[0][:1]:
+        raise StructureError(
+            f"{site_label(crystal.species, int(i[k]))} is {d[k]:.3g} Å from its own periodic image (cell too small)"
+        )
+    occupancy = np.array([sum(s.values()) for s in crystal.species])
+    if not (occupancy[i[close]] + occupancy[j[close]] > 1.0 + OCCUPANCY_SLACK).any():
+        return None  # split sites (alternatives summing to at most one atom) may overlap
+    merged_frac, species = merge_overlapping_sites(lattice, frac, crystal.species)
+    if len(species) == len(crystal.species):
+        return None
+    return Crystal(crystal.id, crystal.lattice, merged_frac, species, crystal.metadata)
+
+
+def _with_distant_neighbours(frac, lattice, spacing, src, dst, dist, lonely, max_nb, cutoff, crystal):
+    """Edges for the sites with no neighbour within the cutoff: their ``max_nb`` nearest within the
+    smallest radius 2^k·cutoff that holds any (their own periodic image bounds the search)."""
+    new_src, new_dst, new_dist = [src], [dst], [dist]
+    radius = 2.0 * cutoff
+    while len(lonely):
+        images = image_counts(spacing, radius)
+        per_centre = len(frac) * math.prod(2 * m + 1 for m in images)  # distances for one centre
+        if per_centre > 20_000_000 or radius > LONELY_MAX_RADIUS:
+            site = site_label(crystal.species, int(lonely[0]))
+            raise StructureError(f"{site} has no neighbour within {radius / 2:g} Å")
+        step = max(1, 2_000_000 // per_centre)  # centres per pass: a few tens of MB at most
+        found = [periodic_pairs(frac, lattice, spacing, radius, centres=lonely[s : s + step], images=images)
+                 for s in range(0, len(lonely), step)]
+        i, j, d = (np.concatenate(parts) for parts in zip(*found))
+        counts = np.bincount(i, minlength=len(frac))
+        order = np.argsort(i * (2.0 * radius + 1.0) + d, kind="stable")
+        starts = np.cumsum(counts) - counts
+        rank = np.arange(len(order)) - np.repeat(starts, counts)
+        order = order[rank < max_nb]
+        new_src.append(i[order])
+        new_dst.append(j[order])
+        new_dist.append(d[order])
+        lonely = lonely[counts[lonely] == 0]
+        radius *= 2.0
+    src, dst, dist = np.concatenate(new_src), np.concatenate(new_dst), np.concatenate(new_dist)
+    order = np.argsort(src, kind="stable")  # centres ascending, each centre's edges stay sorted
+    return src[order], dst[order], dist[order]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -216,6 +274,8 @@ def gaussian_expand(dist, dmin: float = 0.0, dmax: float = 8.0, step: float = 0.
         return torch.exp(-(diff * diff) / (step * step))
     diff = np.asarray(dist, dtype=np.float32)[..., None] - mu
     diff *= diff
+    # exp below -87 underflows float32 into subnormals, which run ~6x slower; e^-87 ~ 1.6e-38
+    np.minimum(diff, np.float32(87.0 * step * step), out=diff)
     diff *= np.float32(-1.0 / (step * step))
     return np.exp(diff, out=diff)
 

@@ -124,36 +124,51 @@ def _write_chunk(where: Path, rows: list[dict], graphs: list[CrystalGraph], reje
 
 
 def _read_chunks(work: Path):
+    """The chunks as one Arrow table (no copy of the CIF text), their graphs and their rejections."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     tables, graphs, rejected = [], [], []
     for where in sorted(work.glob("chunk-*")):
-        tables.append(pd.read_parquet(where / "rows.parquet"))
+        part = pq.read_table(where / "rows.parquet")
+        if part.num_rows:
+            tables.append(part)
         graphs.extend(GraphStore.open(where / GRAPHS_DIR))
         rejected.append(pd.read_csv(where / REJECTED_FILE, dtype=str, keep_default_na=False))
-    table = pd.concat([t for t in tables if len(t)], ignore_index=True) if any(len(t) for t in tables) else pd.DataFrame()
+    table = pa.concat_tables(tables, promote_options="permissive") if tables else None
     rejected_table = pd.concat(rejected, ignore_index=True) if rejected else pd.DataFrame(
         columns=["id", "source", "path", "reason"])
     return table, graphs, rejected_table
 
 
-def _assemble(out: Path, table: pd.DataFrame, graphs: list, rejected: pd.DataFrame, specs, graph_config,
-              fractions, seed) -> dict:
-    """Drop duplicate ids, split without leakage, write OUT."""
-    if len(table):
-        duplicate = table["id"].duplicated().to_numpy()
-        lost = table.loc[duplicate, ["id", "source", "path"]].assign(reason="duplicate id (an earlier entry has it)")
+def _assemble(out: Path, table, graphs: list, rejected: pd.DataFrame, specs, graph_config, fractions, seed) -> dict:
+    """Drop duplicate ids, split without leakage, write OUT. The rows stay an Arrow table throughout:
+    only the columns that decide splits are read into pandas (memory stays flat in the CIF text)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if table is None:
+        table = pa.table({"id": pa.array([], pa.string()), "source": pa.array([], pa.string()),
+                          "texts": pa.array([], pa.list_(pa.string())), "split": pa.array([], pa.string())})
+        keys = pd.DataFrame(columns=["id", "source", "path", "group", "formula", "spacegroup_number"])
+    else:
+        keys = table.select(["id", "source", "path", "group", "formula", "spacegroup_number"]).to_pandas()
+        duplicate = keys["id"].duplicated().to_numpy()
+        lost = keys.loc[duplicate, ["id", "source", "path"]].assign(reason="duplicate id (an earlier entry has it)")
         rejected = pd.concat([rejected, lost.astype(str)], ignore_index=True)
-        table = table[~duplicate].reset_index(drop=True)
+        table = table.filter(pa.array(~duplicate))
+        keys = keys[~duplicate].reset_index(drop=True)
         graphs = [g for g, d in zip(graphs, duplicate) if not d]
         components = connected_groups(
-            table["group"].tolist(), (table["formula"] + "|" + table["spacegroup_number"].astype(str)).tolist())
-        table["split"] = assign_splits(components, fractions, seed)
-    else:
-        table = pd.DataFrame(columns=["id", "source", "cif", "texts", "split"])
+            keys["group"].tolist(), (keys["formula"] + "|" + keys["spacegroup_number"].astype(str)).tolist())
+        table = table.append_column("split", pa.array(assign_splits(components, fractions, seed).tolist(), pa.string()))
+    splits = table.column("split").to_pandas()
     summary = {
-        "pairs": len(table),
-        "texts": int(table["texts"].map(len).sum()) if len(table) else 0,
-        "by_source": {k: int(v) for k, v in table["source"].value_counts().items()},
-        "splits": {s: int((table["split"] == s).sum()) for s in SPLITS},
+        "pairs": table.num_rows,
+        "texts": int(pc.sum(pc.list_value_length(table.column("texts"))).as_py() or 0) if table.num_rows else 0,
+        "by_source": {k: int(v) for k, v in keys["source"].value_counts().items()},
+        "splits": {s: int((splits == s).sum()) for s in SPLITS},
         "rejected": len(rejected),
         "rejected_by_reason": dict(Counter(_reason_kind(r) for r in rejected["reason"]).most_common()),
         "graph_config": asdict(graph_config),
@@ -161,10 +176,10 @@ def _assemble(out: Path, table: pd.DataFrame, graphs: list, rejected: pd.DataFra
         "fractions": list(fractions),
         "sources": [str(s) for s in specs],
     }
-    if "structure_type" in table:
-        summary["structure_types_matched"] = int(table["structure_type"].notna().sum())
+    if "structure_type" in table.column_names:
+        summary["structure_types_matched"] = table.num_rows - table.column("structure_type").null_count
     with atomic_dir(out) as tmp:
-        table.to_parquet(tmp / PAIRS_FILE, index=False)
+        pq.write_table(table, tmp / PAIRS_FILE)
         rejected.to_csv(tmp / REJECTED_FILE, index=False)
         save_graphs(graphs, tmp / GRAPHS_DIR, graph_config)
         (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
