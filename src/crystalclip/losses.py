@@ -96,12 +96,15 @@ class ContrastiveLoss(nn.Module):
     """
 
     uses_logit_scale = True
-    last_batch = 0
+    last_batch = 0  # rows the last call compared: the global batch under data parallelism
+
+    def __init__(self):  # no parameters: get_loss reads each loss's own from its signature
+        super().__init__()
 
     def forward(self, crystal: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor,
                 text_ids: torch.Tensor | None = None) -> torch.Tensor:
         crystal, text, text_ids = gather_features(crystal, text, text_ids)
-        self.last_batch = len(crystal)  # the rows compared: the global batch under data parallelism
+        self.last_batch = len(crystal)
         positive = positive_mask(text_ids, crystal)
         loss = self.compute(crystal, text, logit_scale, positive)
         if not self.uses_logit_scale:
