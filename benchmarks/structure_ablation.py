@@ -1,7 +1,7 @@
 """Round 2's tower choices on the same MP structures, split, budget and protocol (a small-scale ablation).
 
 Builds a dataset of N Materials Project structures (described from the structure alone), trains each
-variant of the `structure` recipe for the same epochs, and scores text -> crystal Recall@10 on the
+variant of the `default` recipe for the same epochs, and scores text -> crystal Recall@10 on the
 held-out split with the descriptions as written and with their formula-free twins (the describer's
 own: no formula, no element), and zero-shot crystal system ("a {system} crystal structure", top-1 over
 the 7 systems) beside the majority baseline; 95% bootstrap CIs (1,000 resamples of the test rows).
@@ -67,7 +67,7 @@ def main() -> None:
         results = {}
         for name, overrides in VARIANTS.items():
             started = time.time()
-            recipe = load_recipe("structure", {"train.epochs": args.epochs, "train.batch_size": 128,
+            recipe = load_recipe("default", {"train.epochs": args.epochs, "train.batch_size": 128,
                                                "train.warmup_steps": 5, **overrides})
             run = tmp / name.replace(" ", "_").replace(",", "").replace("+", "plus")
             try:

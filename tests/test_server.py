@@ -101,6 +101,22 @@ def test_structure_by_id(served):
     response = client.get(f"/api/structures/{row['id']}")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     assert response.text == Path(row["path"]).read_text() and "_publ_section_title" in response.text
+    optimade = client.get(f"/api/structures/{row['id']}", params={"format": "optimade"})
+    assert optimade.status_code == 200 and str(served["root"]) not in optimade.text
+    resource = optimade.json()["data"]
+    from crystalclip.structures import parse_cif
+
+    crystal = parse_cif(response.text, row["id"])[0]
+    attributes = resource["attributes"]
+    assert resource["id"] == row["id"] and resource["type"] == "structures"
+    assert attributes["nsites"] == len(crystal) == len(attributes["cartesian_site_positions"])
+    assert attributes["elements"] == sorted(attributes["elements"]) == sorted(crystal.composition())
+    assert attributes["nelements"] == len(attributes["elements"])
+    assert {s["name"] for s in attributes["species"]} == set(attributes["species_at_sites"])
+    import numpy as np
+
+    np.testing.assert_allclose(attributes["lattice_vectors"], crystal.lattice, atol=1e-5)
+    assert client.get(f"/api/structures/{row['id']}", params={"format": "xml"}).status_code == 422
     for bad in ("nothing-here", "broken", "..%2F..%2Fetc%2Fpasswd", "../../etc/passwd", "%2Fetc%2Fpasswd"):
         response = client.get(f"/api/structures/{bad}")
         assert response.status_code == 404, bad

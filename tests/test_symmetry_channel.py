@@ -122,7 +122,7 @@ def test_the_structure_recipe_beats_its_composition_only_twin_on_formula_free_re
     recall = {}
     for name, overrides in {"structure": {}, "composition": {"model.crystal_encoder": "composition",
                                                              "model.symmetry.enabled": False}}.items():
-        train(tmp_path / "data", load_recipe("structure", {**fast, **overrides}), tmp_path / name, progress_bar=False)
+        train(tmp_path / "data", load_recipe("default", {**fast, **overrides}), tmp_path / name, progress_bar=False)
         model = cc.load(tmp_path / name)
         scores = model.encode_texts(queries) @ model.encode_structures(crystals).T
         top = np.argsort(-scores, axis=1)[:, :10]

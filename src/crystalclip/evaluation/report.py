@@ -30,6 +30,7 @@ from .plots import plot_embedding_map, plot_recall_at_k, plot_roc_curves
 from .probe import logistic_probe, ridge_probe
 from .property_queries import PROPERTY_QUERIES, property_query_metrics
 from .retrieval import retrieval_metrics
+from .structure import structure_metrics
 from .zeroshot import zero_shot_metrics
 
 MP40_PROPERTY_LABELS = ("metallic", "stable")
@@ -196,6 +197,7 @@ def _system_report(system: _System, data: Dataset, rows: np.ndarray, ci: bool,
     report["property_queries"] = _property_queries(system, data, rows, ci)
     report["linear_probe"] = (_linear_probe(system, data, rows, probe_rows, ci) if probe_rows is not None
                               else {"skipped": "the probes are fitted on the train split"})
+    report["structure"] = structure_metrics(system.crystal_emb, system.embed_texts, data.table, rows)
     return report
 
 
@@ -263,6 +265,10 @@ def headline(report: dict, min_positives: int = 5) -> dict:
             if label in probe:
                 row[f"probe_{label}_auc"] = with_ci(probe[label]["roc_auc"],
                                                     (probe[label].get("ci") or {}).get("roc_auc"))
+        structure = r.get("structure", {})
+        for key in ("crystal_system_top1", "structure_type_top1", "R@10_descriptions", "R@10_descriptions_formula_free"):
+            if key in structure:
+                row[f"mp_{key}"] = structure[key]
         out[name] = row
     return out
 

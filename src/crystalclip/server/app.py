@@ -158,12 +158,24 @@ def create_app(index_dir=None, model=None) -> FastAPI:
                             for c, row in zip(crystals, p)]}
 
     @app.get("/api/structures/{structure_id:path}", response_class=PlainTextResponse,
-             responses={200: {"content": {"text/plain": {}}}, 404: {"model": Error}})
-    def structure(structure_id: str):
+             responses={200: {"content": {"text/plain": {}, "application/json": {}}}, 404: {"model": Error}})
+    def structure(structure_id: str, format: str = Query("cif", pattern="^(cif|optimade)$",
+                                                         description="cif, or optimade (a structures resource)")):
         if structure_id not in rows:
             raise HTTPException(404, f"no structure with id {structure_id!r} in the index")
         row = index.meta.iloc[rows[structure_id]]
-        return PlainTextResponse(_cif_text(structure_id, row["path"]), media_type="text/plain; charset=utf-8")
+        text = _cif_text(structure_id, row["path"])
+        if format == "cif":
+            return PlainTextResponse(text, media_type="text/plain; charset=utf-8")
+        from ..structures import StructureError, parse_cif
+        from ..structures.optimade import to_optimade
+
+        try:
+            crystals = parse_cif(text, structure_id.rpartition("#")[0] or structure_id)
+        except StructureError as error:
+            raise HTTPException(404, f"the structure {structure_id!r} could not be read back: {error}") from None
+        crystal = next((c for c in crystals if c.id == structure_id), crystals[0])
+        return JSONResponse({"data": to_optimade(crystal, structure_id), "meta": {"api_version": "1.2.0"}})
 
     @app.get("/", include_in_schema=False)
     def page():
