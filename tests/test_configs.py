@@ -68,7 +68,7 @@ def test_the_model_owns_its_graph_settings(tmp_path):
     import crystalclip as cc
     from crystalclip.data.build import build_dataset
     from crystalclip.data.dataset import Dataset
-    from crystalclip.encoding import embed_rows
+    from crystalclip.encoding import embed_rows, row_symmetry
     from crystalclip.graphs import GraphConfig
     from crystalclip.training import train
 
@@ -81,7 +81,8 @@ def test_the_model_owns_its_graph_settings(tmp_path):
     data = Dataset(tmp_path / "d16")
     row = int(data.rows("test")[0])
     formulas = data.formula_features(model.clip.formula_tower)
-    through_dataset = embed_rows(model.clip, data.check_graphs(model.graph_config), np.array([row]), formulas)
+    through_dataset = embed_rows(model.clip, data.check_graphs(model.graph_config), np.array([row]), formulas,
+                                 symmetry=row_symmetry(model.clip, data))
     through_api = model.encode_structures([data.crystal(row)])
     np.testing.assert_allclose(through_dataset, through_api, atol=1e-5)
     assert data.graphs[row].num_edges > 12 * data.graphs[row].num_sites  # 16 neighbours a site, not 12

@@ -17,7 +17,7 @@ def test_short_training_beats_random_on_held_out(trained_run):
     metrics = json.loads((root / "run" / "config.json").read_text())["training"]
     assert metrics == summary
     from crystalclip.data.dataset import Dataset
-    from crystalclip.encoding import embed_rows, embed_text_features, split_queries
+    from crystalclip.encoding import embed_rows, embed_text_features, row_symmetry, split_queries
     from crystalclip.evaluation import retrieval_metrics
 
     model = CrystalClip.load(root / "run")
@@ -26,7 +26,7 @@ def test_short_training_beats_random_on_held_out(trained_run):
     texts, formulas = data.text_features(model.text_tower), data.formula_features(model.text_tower)
     ids, owners = split_queries(data, rows)
     result = retrieval_metrics(embed_text_features(model, texts[torch.as_tensor(ids)]),
-                               embed_rows(model, data.graphs, rows, formulas), owners)
+                               embed_rows(model, data.graphs, rows, formulas, symmetry=row_symmetry(model, data)), owners)
     assert result["text_to_crystal"]["R@10"] > 3 * result["random"]["R@10"]
     for name in ("metrics.csv", "training_curve.png", "model.safetensors", "config.json"):
         assert (root / "run" / name).stat().st_size > 0
