@@ -10,7 +10,6 @@ and takes `budget_fraction` of `train.max_minutes`.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import inspect
 from dataclasses import dataclass, field
 from importlib import resources
@@ -134,7 +133,3 @@ def load_recipe(name_or_path: str, overrides: dict | None = None) -> Recipe:
                 raise ConfigError(f"cannot set {dotted}: {key} is not a section")
         node[leaf] = value
     return Recipe.from_dict(data)
-
-
-def replace(recipe: Recipe, **changes) -> Recipe:
-    return dataclasses.replace(recipe, **changes)
