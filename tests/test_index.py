@@ -58,7 +58,7 @@ def test_build_records_broken_files_and_ranks(setup):
     assert [r["rank"] for r in results] == [1, 2, 3, 4, 5]
     scores = [r["score"] for r in results]
     assert scores == sorted(scores, reverse=True)
-    from crystalclip.index import RESULT_FIELDS
+    from crystalclip.index_meta import RESULT_FIELDS
 
     assert list(results[0]) == RESULT_FIELDS
     row = index.meta.set_index("id").loc["mp-20744"]  # ZrInNi2, Fm-3m (declared P1 in the CIF: spglib finds it)

@@ -181,7 +181,8 @@ class Model:
         if errors == "raise":
             return encoded
         # positions count every structure read or not, in input order
-        read = [p for p in range(len(crystals) + len(unread)) if p not in {u for u, _ in unread}]
+        unreadable = {u for u, _ in unread}
+        read = [p for p in range(len(crystals) + len(unread)) if p not in unreadable]
         failures = sorted(unread + [(read[p], f"{crystals[p].id}: {reason}") for p, reason in encoded.failures])
         return Encoded(encoded.embeddings, [read[p] for p in encoded.index], failures)
 

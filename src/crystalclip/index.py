@@ -32,11 +32,9 @@ from .fileio import atomic_path
 from .models.clip import model_sha256
 from .structures import Crystal, ReadFailure, expand_inputs, read_input
 from .structures.reader import TABLE_SUFFIXES
-from .structures.symmetry import CRYSTAL_SYSTEMS, crystal_system, spacegroup_number
+from .index_meta import META_COLUMNS, filter_mask, meta_row, result
 
 INDEX_FILE, META_FILE, INFO_FILE, FAILED_FILE = "faiss.index", "meta.parquet", "index.json", "failed.csv"
-META_COLUMNS = ["id", "source", "path", "formula", "elements", "spacegroup_number", "crystal_system", "text"]
-RESULT_FIELDS = ["rank", "id", "source", "formula", "spacegroup_number", "crystal_system", "score", "text", "path"]
 MAX_K = 100  # results per query, for every caller (CLI, API, server)
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 200, 128
 RECALL_QUERIES = 200  # indexed vectors used as queries when measuring the ANN index's recall@10
@@ -152,7 +150,7 @@ class Index:
         """Embed and add; a structure the model cannot encode is returned as (where, reason)."""
         encoded = model.encode_crystals([c for c, _ in batch], errors="skip")
         kept = [batch[i] for i in encoded.index]
-        self.add_vectors(encoded.embeddings, [_meta_row(c, path) for c, path in kept])
+        self.add_vectors(encoded.embeddings, [meta_row(c, path) for c, path in kept])
         return [(_where(*batch[i]), reason) for i, reason in encoded.failures]
 
     def add_vectors(self, vectors: np.ndarray, rows: list[dict]) -> None:
@@ -286,14 +284,14 @@ class Index:
         structures are embedded by `model`, else by the one attached (`crystalclip.api.open_index`).
 
         Filters are exact: `elements` = the structure contains all of these; `spacegroup` = one number or
-        several; `crystal_system` = cubic, hexagonal, ...; `source` = mp, amcsd, ... (one or several). Each result has RESULT_FIELDS: rank, id,
+        several; `crystal_system` = cubic, hexagonal, ...; `source` = mp, amcsd, ... (one or several). Each result has `index_meta.RESULT_FIELDS`: rank, id,
         source, formula, spacegroup_number, crystal_system, score (cosine similarity), text, path."""
         if self.count == 0:
             raise BadInput("the index is empty: nothing to search (were all inputs unreadable? see failed.csv)")
         if not 1 <= k <= MAX_K:
             raise BadInput(f"k must be between 1 and {MAX_K}, not {k}")
         q = self._query_vector(query, model)
-        mask = self._filter_mask(elements, spacegroup, crystal_system, source)
+        mask = filter_mask(self.meta, elements, spacegroup, crystal_system, source)
         if mask is None:
             scores, ids = self._search(q, min(k, self.count))
         else:
@@ -364,66 +362,10 @@ class Index:
         top = np.argsort(-scores, kind="stable")[:k]
         return scores[top], subset[top]
 
-    def _filter_mask(self, elements, spacegroup, crystal_system_name, source=None) -> np.ndarray | None:
-        mask = None
-
-        def both(new):
-            return new if mask is None else mask & new
-
-        if elements:
-            wanted = {e.strip() for e in (elements.split(",") if isinstance(elements, str) else elements) if e.strip()}
-            from pymatgen.core.periodic_table import Element
-
-            for symbol in wanted:
-                if not Element.is_valid_symbol(symbol):
-                    raise BadInput(f"unknown element {symbol!r} in the elements filter")
-            mask = both(self.meta["elements"].map(lambda have: wanted <= set(have)).to_numpy(bool))
-        if spacegroup is not None and spacegroup != "":
-            numbers = [spacegroup] if isinstance(spacegroup, (int, str)) else list(spacegroup)
-            try:
-                numbers = {int(n) for part in numbers for n in str(part).split(",") if str(n).strip()}
-            except ValueError:
-                raise BadInput(f"space group must be a number 1-230 (or several, comma-separated), not {spacegroup!r}") from None
-            if not numbers or not all(1 <= n <= 230 for n in numbers):
-                raise BadInput(f"space group must be a number 1-230, not {spacegroup!r}")
-            mask = both(self.meta["spacegroup_number"].isin(numbers).fillna(False).to_numpy(bool))
-        if crystal_system_name:
-            name = crystal_system_name.strip().lower()
-            known = [n for _, n in CRYSTAL_SYSTEMS]
-            if name not in known:
-                raise BadInput(f"unknown crystal system {crystal_system_name!r} (one of {', '.join(known)})")
-            mask = both((self.meta["crystal_system"] == name).fillna(False).to_numpy(bool))
-        if source:
-            wanted = {s.strip() for s in (source.split(",") if isinstance(source, str) else source) if s.strip()}
-            known = set(self.meta["source"].dropna().astype(str))
-            unknown = sorted(wanted - known)
-            if unknown:
-                raise BadInput(f"unknown source {unknown[0]!r} in this index (its sources: {', '.join(sorted(known)) or 'none'})")
-            mask = both(self.meta["source"].isin(wanted).fillna(False).to_numpy(bool))
-        return mask
-
     def _result(self, rank: int, i: int, score: float) -> dict:
         if self._records is None:
             self._records = self.meta.to_dict("records")
-        row = self._records[i]
-        sg = row["spacegroup_number"]
-        return {"rank": rank, "id": str(row["id"]), "source": _text_or_none(row["source"]), "formula": row["formula"],
-                "spacegroup_number": None if pd.isna(sg) else int(sg), "crystal_system": row["crystal_system"],
-                "score": round(score, 4), "text": _text_or_none(row["text"]), "path": _text_or_none(row["path"])}
-
-
-def _meta_row(crystal: Crystal, path: str | None) -> dict:
-    try:
-        number = spacegroup_number(crystal)
-    except Exception:  # a symmetry search that fails leaves the space group unknown, never the build
-        number = None
-    return {"id": crystal.id, "source": None, "path": path, "formula": crystal.reduced_formula(),
-            "elements": sorted(crystal.composition()), "spacegroup_number": number,
-            "crystal_system": crystal_system(number), "text": _text_or_none(crystal.metadata.get("title"))}
-
-
-def _text_or_none(value) -> str | None:
-    return None if value is None or (isinstance(value, float) and value != value) else str(value)
+        return result(self._records[i], rank, score)
 
 
 def _is_table(path: Path) -> bool:

@@ -24,7 +24,7 @@ from .errors import BadInput
 from .fileio import atomic_path
 from .losses import get_loss
 from .models.clip import CrystalClip
-from .recipe import Recipe, load_recipe, loss_settings  # noqa: F401  (load_recipe: the training entry point's)
+from .recipe import Recipe, loss_settings
 
 METRICS_FILE, CURVE_FILE, CHECKPOINTS = "metrics.csv", "training_curve.png", "checkpoints"
 

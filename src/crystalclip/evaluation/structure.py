@@ -33,9 +33,10 @@ def _recall_at_10(texts_emb: np.ndarray, crystal_emb: np.ndarray) -> np.ndarray:
 def structure_metrics(crystal_emb: np.ndarray, encode_texts, table, rows: np.ndarray) -> dict:
     """Metrics on the described rows among `rows`; `crystal_emb` are the embeddings of `rows`,
     `encode_texts(list) -> (n, D)` the model's text side, `table` the dataset's rows."""
-    described = np.flatnonzero(table["texts_formula_free"].notna().to_numpy()[rows]) \
-        if "texts_formula_free" in table and "structure_type" in table else np.array([], int)
-    described = described[table["source"].to_numpy()[rows[described]] == "mp"] if len(described) else described
+    if "texts_formula_free" not in table or "structure_type" not in table:
+        return {"skipped": "no rows described from the structure alone in this dataset"}
+    described = np.flatnonzero((table["source"].to_numpy()[rows] == "mp")
+                               & table["texts_formula_free"].notna().to_numpy()[rows])
     if len(described) < 20:
         return {"skipped": "fewer than 20 held-out MP structures described from the structure alone"}
     z = crystal_emb[described]

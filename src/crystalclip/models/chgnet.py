@@ -22,19 +22,16 @@ from torch import nn
 CHGNET_DIM = 128
 
 
+@lru_cache(maxsize=1)
 def _model():
+    """CHGNet 0.3.0, loaded once per process (an ImportError is not cached: installing it fixes it)."""
     try:
         from chgnet.model import CHGNet
     except ImportError as error:
         from ..errors import ConfigError
 
         raise ConfigError('crystal_encoder "chgnet" needs CHGNet: pip install -e ".[chgnet]"') from error
-    return _load(CHGNet)
-
-
-@lru_cache(maxsize=1)
-def _load(chgnet_class):
-    return chgnet_class.load(verbose=False).eval()
+    return CHGNet.load(verbose=False).eval()
 
 
 def chgnet_identity() -> str:
