@@ -4,7 +4,9 @@ structures), served by `crystalclip serve`.
     GET  /health                  {"status": "ok", "structures": N, "model": its directory name}
     GET  /api/search?q=...&k=10   ranked structures (+ elements, spacegroup, crystal_system filters)
     POST /api/classify            multipart: file (a CIF), labels ("a,b,c"), template ("a {} material")
-    GET  /api/structures/{id}     the CIF text of an indexed structure
+    GET  /api/structures/{id}     the CIF text of an indexed structure (?format=optimade: a structures resource)
+    GET  /api/details/{id}        formula, space group, lattice, density, sites, source link, paired texts
+    GET  /api/similar/{id}?k=10   "more like this": structures whose embeddings are nearest to this one's
     GET  /                        the web page (static/index.html)
     GET  /openapi.json            the OpenAPI schema
 
@@ -41,6 +43,35 @@ class Health(BaseModel):
     structures: int
     model: str
     viewer: bool
+    sources: dict[str, int]
+
+
+class Lattice(BaseModel):
+    a: float
+    b: float
+    c: float
+    alpha: float
+    beta: float
+    gamma: float
+    volume: float
+
+
+class Details(BaseModel):
+    """What the details panel shows about one structure; `link` leads to its source's own page."""
+
+    id: str
+    source: str | None
+    formula: str
+    elements: list[str]
+    spacegroup_number: int | None
+    spacegroup_symbol: str | None
+    crystal_system: str | None
+    lattice: Lattice
+    density: float
+    nsites: int
+    link: str | None
+    reference: str | None
+    texts: list[str]
 
 
 class SearchResult(BaseModel):
@@ -90,6 +121,12 @@ def create_app(index_dir=None, model=None) -> FastAPI:
     else:
         index = open_index(index_dir, model)
     model = index.model
+    structures = None
+    if index_dir is None:
+        from ..embedded.corpus import Structures
+
+        structures = Structures()  # the corpus's arrays, links and texts, read on first use
+    sources = {str(k): int(v) for k, v in index.meta["source"].dropna().value_counts().items()}
     rows = {}
     for i, structure_id in enumerate(index.meta["id"].astype(str)):
         rows.setdefault(structure_id, i)
@@ -114,7 +151,16 @@ def create_app(index_dir=None, model=None) -> FastAPI:
     @app.get("/health", response_model=Health)
     def health():
         return {"status": "ok", "structures": index.count, "model": Path(index.info["model"]["path"]).name,
-                "viewer": (STATIC / "vendor" / "3Dmol-min.js").is_file()}
+                "viewer": (STATIC / "vendor" / "3Dmol-min.js").is_file(), "sources": sources}
+
+    def looked_up(structure_id: str) -> tuple[int, object, dict | None]:
+        """(index row, Crystal, corpus record or None) of an indexed structure; 404 if there is none."""
+        if structure_id not in rows:
+            raise HTTPException(404, f"no structure with id {structure_id!r} in the index")
+        if structures is not None and (row := structures.row(structure_id)) is not None:
+            record = structures.record(row)
+            return rows[structure_id], structures.crystal(record), record
+        return rows[structure_id], _read_back(structure_id, index.meta.iloc[rows[structure_id]]["path"]), None
 
     @app.get("/api/search", response_model=SearchResponse, responses=ERRORS)
     def search(q: str = Query(..., max_length=MAX_QUERY_CHARS, description="what you are looking for, in words"),
@@ -161,21 +207,54 @@ def create_app(index_dir=None, model=None) -> FastAPI:
              responses={200: {"content": {"text/plain": {}, "application/json": {}}}, 404: {"model": Error}})
     def structure(structure_id: str, format: str = Query("cif", pattern="^(cif|optimade)$",
                                                          description="cif, or optimade (a structures resource)")):
+        if format == "optimade":
+            from ..structures.optimade import to_optimade
+
+            _, crystal, _ = looked_up(structure_id)
+            return JSONResponse({"data": to_optimade(crystal, structure_id), "meta": {"api_version": "1.2.0"}})
+        if structures is None:
+            if structure_id not in rows:
+                raise HTTPException(404, f"no structure with id {structure_id!r} in the index")
+            text = _cif_text(structure_id, index.meta.iloc[rows[structure_id]]["path"])
+        else:
+            _, crystal, record = looked_up(structure_id)
+            text = _corpus_cif(crystal, record)
+        filename = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in structure_id) + ".cif"
+        return PlainTextResponse(text, media_type="text/plain; charset=utf-8",
+                                 headers={"Content-Disposition": f'inline; filename="{filename}"'})
+
+    @app.get("/api/details/{structure_id:path}", response_model=Details, responses=ERRORS)
+    def details(structure_id: str):
+        from ..structures.properties import cell_summary, spacegroup_symbols
+
+        row, crystal, record = looked_up(structure_id)
+        meta = index.meta.iloc[row]
+        number = None if pd.isna(meta["spacegroup_number"]) else int(meta["spacegroup_number"])
+        texts = list(record["texts"]) if record else ([meta["text"]] if isinstance(meta["text"], str) else [])
+        return {"id": structure_id, "source": meta["source"], "formula": meta["formula"],
+                "elements": list(meta["elements"]), "spacegroup_number": number,
+                "spacegroup_symbol": spacegroup_symbols().get(number) if number else None,
+                "crystal_system": meta["crystal_system"], **cell_summary(crystal),
+                "link": record["link"] if record else None, "reference": record["reference"] if record else None,
+                "texts": texts}
+
+    @app.get("/api/similar/{structure_id:path}", response_model=SearchResponse, responses=ERRORS)
+    def similar(structure_id: str, k: int = Query(10, ge=1, le=MAX_K - 1),
+                elements: str | None = Query(None, max_length=200),
+                spacegroup: str | None = Query(None, max_length=200),
+                crystal_system: str | None = Query(None, max_length=20),
+                source: str | None = Query(None, max_length=200)):
+        """Structure -> structure: the indexed structures nearest to this one (itself left out)."""
         if structure_id not in rows:
             raise HTTPException(404, f"no structure with id {structure_id!r} in the index")
-        row = index.meta.iloc[rows[structure_id]]
-        text = _cif_text(structure_id, row["path"])
-        if format == "cif":
-            return PlainTextResponse(text, media_type="text/plain; charset=utf-8")
-        from ..structures import StructureError, parse_cif
-        from ..structures.optimade import to_optimade
-
+        vector = index.faiss.reconstruct(rows[structure_id])
         try:
-            crystals = parse_cif(text, structure_id.rpartition("#")[0] or structure_id)
-        except StructureError as error:
-            raise HTTPException(404, f"the structure {structure_id!r} could not be read back: {error}") from None
-        crystal = next((c for c in crystals if c.id == structure_id), crystals[0])
-        return JSONResponse({"data": to_optimade(crystal, structure_id), "meta": {"api_version": "1.2.0"}})
+            found = index.search(vector, k=k + 1, elements=elements, spacegroup=spacegroup,
+                                 crystal_system=crystal_system, source=source)
+        except CrystalclipError as error:
+            raise HTTPException(400, str(error)) from None
+        others = [r for r in found if r["id"] != structure_id][:k]
+        return {"query": f"like {structure_id}", "results": [{**r, "rank": i} for i, r in enumerate(others, 1)]}
 
     @app.get("/", include_in_schema=False)
     def page():
@@ -199,6 +278,29 @@ def _parse_upload(data: bytes, filename: str) -> list:
     except StructureError as error:
         reason = str(error).splitlines()[0] if str(error) else "unreadable"
         raise HTTPException(400, f"not a usable CIF: {reason}") from None
+
+
+def _corpus_cif(crystal, record: dict) -> str:
+    """A corpus structure as CIF (P1, as stored), headed by where it comes from."""
+    from pymatgen.io.cif import CifWriter
+
+    head = [f"# {crystal.id} from the crystalclip corpus: {record['reference'] or record['id']}"]
+    if record["link"]:
+        head.append(f"# {record['link']}")
+    head.append("# fractional coordinates as stored in the corpus, on a grid of 1/65536 of each lattice vector")
+    return "\n".join(head) + "\n" + str(CifWriter(crystal.to_pymatgen()))
+
+
+def _read_back(structure_id: str, path):
+    """The Crystal of a structure in a user's index, parsed again from its file."""
+    from ..structures import StructureError, parse_cif
+
+    text = _cif_text(structure_id, path)
+    try:
+        crystals = parse_cif(text, structure_id.rpartition("#")[0] or structure_id)
+    except StructureError as error:
+        raise HTTPException(404, f"the structure {structure_id!r} could not be read back: {error}") from None
+    return next((c for c in crystals if c.id == structure_id), crystals[0])
 
 
 def _cif_text(structure_id: str, path) -> str:

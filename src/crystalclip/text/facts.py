@@ -13,11 +13,15 @@ import math
 import time
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
 from ..structures.crystal import Crystal
+from ..structures.properties import (
+    AMU_PER_A3_TO_G_PER_CM3,
+    lattice_parameters,
+    spacegroup_symbols,
+)
 from ..structures.symmetry import SPGLIB_MAX_SITES, crystal_system, spacegroup_number
 from .bonding import bond_arrays, components, orientation
 from .chemistry import Composition, composition_class, element_table
@@ -28,21 +32,6 @@ __all__ = ["STAGES", "Facts", "analyze", "lattice_parameters"]
 STAGES = ("symmetry", "prototype", "bonds", "composition", "coordination", "polyhedra", "dimensionality",
           "density")
 SYMPREC = 0.1
-AMU_PER_A3_TO_G_PER_CM3 = 1.66053906660
-
-
-@lru_cache(maxsize=1)
-def _spacegroup_symbols() -> dict[int, str]:
-    """International short symbols in spglib's (and pymatgen's) spelling: 'P6_3/mmc'."""
-    import spglib
-
-    symbols: dict[int, str] = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # spglib's deprecation notice about its error handling
-        for hall in range(1, 531):
-            found = spglib.get_spacegroup_type(hall)
-            symbols.setdefault(int(found.number), found.international_short)
-    return symbols
 
 
 # --------------------------------------------------------------------------------------------------
@@ -82,16 +71,6 @@ def _symmetry(crystal: Crystal, main_z: np.ndarray):
     if dataset is None:
         return 1, crystal.lattice, len(crystal), None
     return int(dataset.number), np.asarray(dataset.std_lattice), len(dataset.std_types), dataset
-
-
-def lattice_parameters(lattice: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(a, b, c) in Å and (alpha, beta, gamma) in degrees of a 3x3 row-vector lattice."""
-    lengths = np.linalg.norm(lattice, axis=1)
-    angles = []
-    for p, q in ((1, 2), (0, 2), (0, 1)):
-        cos = float(lattice[p] @ lattice[q]) / (lengths[p] * lengths[q])
-        angles.append(math.degrees(math.acos(max(-1.0, min(1.0, cos)))))
-    return lengths, np.array(angles)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -206,7 +185,7 @@ def analyze(crystal: Crystal, bonds=None, prototype: bool = True, timings: dict 
     clock("density")
     return Facts(
         formula=formula, n_sites=n, number=number,
-        symbol=_spacegroup_symbols()[number] if number is not None else None,
+        symbol=spacegroup_symbols()[number] if number is not None else None,
         system=crystal_system(number) if number is not None else None,
         lattice=np.asarray(lattice), cell_sites=cell_sites, pearson=pearson, formula_units=formula_units,
         prototype=found, composition=composition, kinds=kinds, polyhedra=polyhedra,
