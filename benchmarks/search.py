@@ -1,8 +1,8 @@
 """Search speed: crystalclip's Index against raw faiss, the ANN index's latency and recall, build rate.
 
 The search pool is N synthetic unit vectors of the model's dimension (seeded, float32, uniform on
-the sphere) plus, unless --no-embedded, the real embedded set (the structure embeddings of
-`crystalclip.embedded` under the default model, from the user cache; built on first use). Queries
+the sphere) plus, unless --no-embedded, the real structure embeddings of the packaged corpus
+(`crystalclip.embedded.corpus`, the default model's, stored 8-bit). Queries
 are real: ~200 materials phrases embedded with the default model. Everything is measured in this
 run, on the same vectors and queries:
 
@@ -323,14 +323,15 @@ def main(argv=None) -> int:
             pieces.append(unit_vectors(args.vectors, dim, args.seed))
             ids += [f"synthetic-{i}" for i in range(args.vectors)]
         if not args.no_embedded:
-            from crystalclip import embedded
+            from crystalclip.embedded import corpus
 
-            say("loading the embedded set's embeddings (built and cached on first use) ...")
-            pairs, real = embedded.ensure_embeddings(model)
-            real = np.ascontiguousarray(real, dtype=np.float32)
+            say("loading the packaged corpus's embeddings (8-bit, decoded) ...")
+            shipped = corpus.open_corpus(model)
+            real = shipped.faiss.reconstruct_n(0, shipped.count)
+            real = np.ascontiguousarray(real / np.linalg.norm(real, axis=1, keepdims=True), dtype=np.float32)
             n_real = len(real)
             pieces.append(real)
-            ids += [f"real-{i}:{v}" for i, v in enumerate(pairs.table["id"].astype(str))]
+            ids += [f"real-{i}:{v}" for i, v in enumerate(shipped.meta["id"].astype(str))]
         vectors = np.ascontiguousarray(np.concatenate(pieces) if len(pieces) > 1 else pieces[0])
         say(f"pool: {args.vectors:,} synthetic + {n_real:,} real = {len(vectors):,} vectors of dim {dim} "
             f"({vectors.nbytes / 1e9:.2f} GB) in {time.perf_counter() - t0:.1f} s")

@@ -261,3 +261,19 @@ def test_batched_vector_search_equals_one_by_one(setup):
     queries = model.encode_texts(["an oxide", "a sulfide", "a metal"])
     batched = index.search_vectors(queries, k=4)
     assert batched == [index.search(q, k=4) for q in queries]
+
+
+def test_formula_cache_overflow_keeps_the_batch(setup, monkeypatch):
+    """When the formula cache fills up mid-way, the formulas of the batch being encoded survive it
+    (a full corpus once failed with a KeyError here)."""
+    import crystalclip.api as api
+
+    model = setup["model"]
+    from crystalclip.structures import parse_cif
+
+    crystals = [parse_cif(path.read_text(), path.stem)[0] for path in sorted(setup["cifs"].glob("mp-*.cif"))[:6]]
+    expected = model.encode_crystals(crystals)
+    monkeypatch.setattr(api, "FORMULA_CACHE_SIZE", 4)
+    model._formulas.clear()
+    model.encode_crystals(crystals[:3])
+    assert np.allclose(model.encode_crystals(crystals), expected, atol=1e-6)

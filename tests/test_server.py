@@ -76,7 +76,7 @@ def test_search_ranks_like_the_index(served):
     scores = [r["score"] for r in body["results"]]
     assert scores == sorted(scores, reverse=True)
     first = body["results"][0]
-    assert set(first) == {"rank", "id", "source", "formula", "spacegroup_number", "crystal_system", "score", "text"}
+    assert set(first) == {"rank", "id", "source", "formula", "spacegroup_number", "spacegroup_symbol", "crystal_system", "score", "text"}
     titles = served["index"].meta.set_index("id")["text"]
     assert all(r["text"] == titles[r["id"]] and r["text"] for r in body["results"])
 

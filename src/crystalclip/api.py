@@ -111,7 +111,8 @@ class Model:
         missing = [f for f in dict.fromkeys(formulas) if f not in self._formulas]
         if missing:
             if len(self._formulas) + len(missing) > FORMULA_CACHE_SIZE:
-                self._formulas.clear()
+                self._formulas.clear()  # and this batch's formulas that were cached go with it
+                missing = list(dict.fromkeys(formulas))
             self._formulas.update(zip(missing, self.clip.formula_tower.encode(missing)))
         return torch.stack([self._formulas[f] for f in formulas])
 

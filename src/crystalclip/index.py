@@ -12,8 +12,9 @@ An index directory holds `faiss.index` (the vectors), `meta.parquet` (one row pe
 source, formula, elements, spacegroup_number, crystal_system, text), `index.json` (the model that made it,
 by path and sha256 of its files; dim, count, kind, the ANN index's measured recall@10) and
 `failed.csv` (path, reason) for inputs that gave no structure. Exact inner-product search
-(`IndexFlatIP`) by default; `ann=True` builds an HNSW graph instead and measures its recall@10
-against exact search on a sample of the indexed vectors used as queries.
+(`IndexFlatIP`) by default; `ann=True` builds an HNSW graph instead, and `compressed("sq8" | "ivfpq")`
+stores an exact index in fewer bytes (index_kinds.py); each approximate kind records its recall@10
+against exact search. Shards with one model are searched together (`search_together`) or `merged`.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ import pandas as pd
 
 from .errors import BadInput, ModelMismatch, NotFound
 from .fileio import atomic_path
+from .index_kinds import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, configure, empty_exact, recall_at, trained
 from .index_meta import META_COLUMNS, filter_mask, meta_row, result
 from .models.clip import model_sha256
 from .structures import Crystal, ReadFailure, expand_inputs, read_input
@@ -36,7 +38,6 @@ from .structures.reader import TABLE_SUFFIXES
 
 INDEX_FILE, META_FILE, INFO_FILE, FAILED_FILE = "faiss.index", "meta.parquet", "index.json", "failed.csv"
 MAX_K = 100  # results per query, for every caller (CLI, API, server)
-HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 200, 128
 RECALL_QUERIES = 200  # indexed vectors used as queries when measuring the ANN index's recall@10
 CHUNK = 256  # structures read and embedded together
 FORMAT = 1
@@ -63,14 +64,7 @@ class Index:
 
     @classmethod
     def empty(cls, model, ann: bool = False) -> "Index":
-        import faiss
-
-        if ann:
-            index = faiss.IndexHNSWFlat(model.dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-            index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-            index.hnsw.efSearch = HNSW_EF_SEARCH
-        else:
-            index = faiss.IndexFlatIP(model.dim)
+        index = empty_exact(model.dim, "hnsw" if ann else "flat")
         info = {"format": FORMAT, "model": model_identity(model), "dim": model.dim, "count": 0,
                 "kind": "hnsw" if ann else "flat", "metric": "inner_product",
                 "ann": {"M": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION, "ef_search": HNSW_EF_SEARCH,
@@ -142,6 +136,8 @@ class Index:
         self._set_failed(retried, failed_now)
         if self.kind == "hnsw" and counts["indexed"]:
             self.measure_recall()
+        elif self.kind != "flat" and counts["indexed"]:
+            self.info["ann"]["recall_at_10"] = None  # vectors added after it was measured
         if checkpoint is not None:
             self.save(checkpoint)
         return counts
@@ -174,26 +170,57 @@ class Index:
         now = pd.DataFrame(failed_now, columns=["path", "reason"], dtype=str)
         self.failed = pd.concat([keep, now], ignore_index=True) if len(keep) else now
 
-    def quantized(self, queries: np.ndarray, query_kind: str) -> "Index":
-        """This exact index stored 8-bit per dimension (faiss SQ8: a quarter of the bytes), with its
-        recall@10 against this float32 index measured on `queries` (real query embeddings) in its info."""
+    def compressed(self, kind: str, queries: np.ndarray | None = None, query_kind: str | None = None,
+                   nlist: int | None = None) -> Index:
+        """This exact index as `kind` ("sq8": 8 bits a dimension; "ivfpq": ~72 bytes a vector), with its
+        recall@10 against this index measured on `queries` (real query embeddings; default: a sample of
+        the indexed vectors) in info["ann"]."""
+        if self.kind != "flat":
+            raise BadInput(f"only an exact (flat) index can be compressed, not a {self.kind} one")
+        if self.count == 0:
+            raise BadInput("the index is empty: nothing to compress")
+        vectors = self.faiss.reconstruct_n(0, self.count)
+        index, settings = trained(vectors, kind, nlist=nlist)
+        index.add(vectors)
+        if queries is None:
+            rows = np.random.default_rng(0).choice(self.count, size=min(RECALL_QUERIES, self.count), replace=False)
+            queries, query_kind = vectors[np.sort(rows)], f"{min(RECALL_QUERIES, self.count)} indexed vectors"
+        recall = recall_at(self.faiss, index, queries)
+        ann = {**settings, "recall_at_10": round(recall, 4), "recall_queries": len(queries), "query_kind": query_kind}
+        return Index(index, self.meta, {**self.info, "kind": kind, "ann": ann}, self.failed)
+
+    @classmethod
+    def merged(cls, shards: list[Index]) -> Index:
+        """One index of several shards made by one model. flat shards merge always; sq8 and ivfpq shards
+        merge when they were trained together (`faiss.clone_index` of one trained index, then filled)."""
         import faiss
 
-        if self.kind != "flat":
-            raise BadInput(f"only an exact (flat) index can be quantized, not a {self.kind} one")
-        vectors = self.faiss.reconstruct_n(0, self.count)
-        sq8 = faiss.IndexScalarQuantizer(self.info["dim"], faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
-        sq8.train(vectors)
-        sq8.add(vectors)
-        q = np.ascontiguousarray(queries, dtype=np.float32)
-        k = min(10, self.count)
-        _, exact = self.faiss.search(q, k)
-        _, approx = sq8.search(q, k)
-        recall = float(np.mean([len(set(a) & set(e)) / k for a, e in zip(approx, exact)]))
-        info = {**self.info, "kind": "sq8", "quantization": {
-            "kind": "sq8", "bytes_per_vector": self.info["dim"], "recall_at_10_vs_float32": round(recall, 4),
-            "queries": len(q), "query_kind": query_kind}}
-        return Index(sq8, self.meta, info, self.failed)
+        if not shards:
+            raise BadInput("no index to merge")
+        first = shards[0]
+        for shard in shards[1:]:
+            shard.check_model_identity(first.info["model"])
+            if shard.kind != first.kind:
+                raise BadInput(f"cannot merge a {shard.kind} index into a {first.kind} one")
+        if first.kind == "hnsw":
+            merged = empty_exact(first.info["dim"], "hnsw")
+            for shard in shards:
+                merged.add(shard.faiss.reconstruct_n(0, shard.count))
+        else:
+            merged = faiss.clone_index(first.faiss)
+            for shard in shards[1:]:
+                try:
+                    merged.merge_from(shard.faiss)
+                except RuntimeError as error:
+                    raise BadInput(f"these {first.kind} shards were trained separately and cannot be merged "
+                                   f"({str(error).splitlines()[-1]}): search them together instead") from None
+            configure(merged, first.info)
+        meta = pd.concat([s.meta for s in shards], ignore_index=True)
+        failed = pd.concat([s.failed for s in shards], ignore_index=True)
+        index = cls(merged, meta, {**first.info, "count": int(merged.ntotal)}, failed)
+        if index.kind == "hnsw":
+            index.measure_recall()
+        return index
 
     def measure_recall(self, queries: int = RECALL_QUERIES, k: int = 10, seed: int = 0) -> float | None:
         """recall@k of the HNSW index against exact search, queries = a sample of the indexed vectors."""
@@ -236,15 +263,17 @@ class Index:
 
     def check_model(self, model) -> None:
         """ModelMismatch unless `model` is the one (same config + weights) this index was built with."""
+        self.check_model_identity(model_identity(model))
+        if model.dim != self.info["dim"]:
+            raise ModelMismatch(f"model dimension {model.dim} != index dimension {self.info['dim']}")
+
+    def check_model_identity(self, theirs: dict) -> None:
         mine = self.info["model"]
-        theirs = model_identity(model)
         if theirs["sha256"] != mine["sha256"]:
             raise ModelMismatch(
                 f"this index was built with the model at {mine['path']} (sha256 {mine['sha256'][:12]}), "
                 f"not with {theirs['path']} (sha256 {theirs['sha256'][:12]}): query it with that model, "
                 "or build a new index with this one")
-        if model.dim != self.info["dim"]:
-            raise ModelMismatch(f"model dimension {model.dim} != index dimension {self.info['dim']}")
 
     # ---- saving and loading ----
 
@@ -292,9 +321,7 @@ class Index:
             raise BadInput(f"{directory} is inconsistent ({index.ntotal} vectors, {len(meta)} metadata rows, "
                              f"index.json says {info.get('count')}): it was interrupted while being written; "
                              "delete it and build it again")
-        if info.get("kind") == "hnsw":
-            faiss.downcast_index(index).hnsw.efSearch = (info.get("ann") or {}).get("ef_search", HNSW_EF_SEARCH)
-        return cls(index, meta, info, failed)
+        return cls(configure(index, info), meta, info, failed)
 
     # ---- search ----
 
@@ -387,6 +414,22 @@ class Index:
         if self._records is None:
             self._records = self.meta.to_dict("records")
         return result(self._records[i], rank, score)
+
+
+def search_together(indexes: list[Index], query, k: int = 10, model=None, **filters) -> list[dict]:
+    """Top-k over several indexes of one model (shards), as if they were one: the query is embedded
+    once, each shard returns its top-k under the filters, and the best k of all are ranked again."""
+    if not indexes:
+        raise BadInput("no index to search")
+    model = model or indexes[0].model
+    vector = indexes[0]._query_vector(query, model)[0]
+    found = []
+    for shard in indexes:
+        shard.check_model_identity(indexes[0].info["model"])
+        if shard.count:
+            found += shard.search(vector, k=k, **filters)
+    found.sort(key=lambda r: -r["score"])
+    return [{**r, "rank": rank} for rank, r in enumerate(found[:k], 1)]
 
 
 def _is_table(path: Path) -> bool:

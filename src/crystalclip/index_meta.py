@@ -7,10 +7,12 @@ import pandas as pd
 
 from .errors import BadInput
 from .structures import Crystal
+from .structures.properties import spacegroup_symbols
 from .structures.symmetry import CRYSTAL_SYSTEMS, crystal_system, spacegroup_number
 
 META_COLUMNS = ["id", "source", "path", "formula", "elements", "spacegroup_number", "crystal_system", "text"]
-RESULT_FIELDS = ["rank", "id", "source", "formula", "spacegroup_number", "crystal_system", "score", "text", "path"]
+RESULT_FIELDS = ["rank", "id", "source", "formula", "spacegroup_number", "spacegroup_symbol", "crystal_system", "score",
+                 "text", "path"]
 
 
 def filter_mask(meta: pd.DataFrame, elements=None, spacegroup=None, crystal_system_name=None,
@@ -32,10 +34,13 @@ def filter_mask(meta: pd.DataFrame, elements=None, spacegroup=None, crystal_syst
         mask = both(meta["elements"].map(lambda have: wanted <= set(have)).to_numpy(bool))
     if spacegroup is not None and spacegroup != "":
         numbers = [spacegroup] if isinstance(spacegroup, (int, str)) else list(spacegroup)
+        by_symbol = {symbol.replace("_", "").lower(): n for n, symbol in spacegroup_symbols().items()}
         try:
-            numbers = {int(n) for part in numbers for n in str(part).split(",") if str(n).strip()}
+            numbers = {by_symbol.get(n.strip().replace("_", "").replace(" ", "").lower()) or int(n)
+                       for part in numbers for n in str(part).split(",") if str(n).strip()}
         except ValueError:
-            raise BadInput(f"space group must be a number 1-230 (or several, comma-separated), not {spacegroup!r}") from None
+            raise BadInput(f"space group must be a number 1-230 or a symbol such as Fm-3m or P2_1/c (several: "
+                           f"comma-separated), not {spacegroup!r}") from None
         if not numbers or not all(1 <= n <= 230 for n in numbers):
             raise BadInput(f"space group must be a number 1-230, not {spacegroup!r}")
         mask = both(meta["spacegroup_number"].isin(numbers).fillna(False).to_numpy(bool))
@@ -59,7 +64,8 @@ def result(row: dict, rank: int, score: float) -> dict:
     """A metadata row as a search result (RESULT_FIELDS)."""
     sg = row["spacegroup_number"]
     return {"rank": rank, "id": str(row["id"]), "source": text_or_none(row["source"]), "formula": row["formula"],
-            "spacegroup_number": None if pd.isna(sg) else int(sg), "crystal_system": row["crystal_system"],
+            "spacegroup_number": None if pd.isna(sg) else int(sg),
+            "spacegroup_symbol": None if pd.isna(sg) else spacegroup_symbols().get(int(sg)), "crystal_system": row["crystal_system"],
             "score": round(score, 4), "text": text_or_none(row["text"]), "path": text_or_none(row["path"])}
 
 

@@ -1,7 +1,8 @@
 """`crystalclip search | index | classify | serve`: using a model on structures.
 
-`search` always goes through an `Index`: a user's own (`--index`), or the embedded structures (or
-`--data DATASET`) as an index built once per model in the cache directory.
+`search` always goes through an `Index`: a user's own (`--index`), the packaged corpus (~180k
+structures with the default model's embeddings: nothing is built or embedded), or `--data DATASET`
+(and the corpus under another `--model`) embedded once per model into the cache directory.
 """
 from __future__ import annotations
 
@@ -57,17 +58,18 @@ def search(
     query: Annotated[Optional[str], typer.Argument(help="what you are looking for, in words")] = None,
     model: Annotated[Optional[str], typer.Option(
         help="'default' or a run directory (with --index: the model that built the index)")] = None,
-    data: Annotated[Optional[Path], typer.Option(help="a dataset to search (default: the embedded structures)")] = None,
-    index: Annotated[Optional[Path], typer.Option(help="an index directory (from `crystalclip index`) to search")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="a dataset to search (default: the packaged corpus)")] = None,
+    index: Annotated[Optional[list[Path]], typer.Option(
+        help="an index directory (from `crystalclip index`) to search; repeat it to search shards together")] = None,
     like: Annotated[Optional[Path], typer.Option(help="a structure file: find structures like it")] = None,
     filter_: Annotated[Optional[list[str]], typer.Option(
         "--filter", help="elements=Cu,O | spacegroup=225 | crystal_system=cubic | source=mp,amcsd (repeatable)")] = None,
     k: Annotated[int, typer.Option("-k", help="how many results")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="results as JSON")] = False,
 ):
-    """Rank structures by similarity to QUERY (or to --like FILE): an --index, or the embedded set / --data."""
+    """Rank structures by similarity to QUERY (or to --like FILE): the packaged corpus, an --index or --data."""
     from ..api import load, open_index
-    from ..index import MAX_K
+    from ..index import MAX_K, search_together
     from ..structures import ReadFailure, iter_crystals
 
     if like is not None and query is not None:
@@ -76,7 +78,7 @@ def search(
         fail("empty query")
     if not 1 <= k <= MAX_K:
         fail(f"-k must be between 1 and {MAX_K}")
-    if index is not None and data is not None:
+    if index and data is not None:
         fail("give --index or --data, not both")
     filters = parse_filters(filter_ or [])
     target = query
@@ -85,29 +87,35 @@ def search(
         if found is None or isinstance(found, ReadFailure):
             fail(f"cannot read {like}: {found.reason if found else 'no structure in it'}")
         target = found
-    if index is not None:
-        searched = open_index(index, model)
-        where = str(index)
+    if index:
+        shards = [open_index(index[0], model)]
+        shards += [open_index(path, shards[0].model) for path in index[1:]]
+        searched = shards[0]
+        where = ",".join(map(str, index))
     else:
         from .. import embedded
 
         with progress_bar(as_json) as bar:
-            task = bar.add_task("embedding the structures (once per model)", total=None)
+            task = bar.add_task("opening the structures (embedded once for a model other than the default)", total=None)
             searched = embedded.ensure_index(load(model or "default"), data,
                                              progress=lambda done, total: bar.update(task, completed=done, total=total))
-        where = str(data) if data is not None else "embedded"
-    results = searched.search(target, k=k, **filters)
+        where = str(data) if data is not None else "corpus"
+    if index and len(index) > 1:
+        results = search_together(shards, target, k=k, **filters)
+    else:
+        results = searched.search(target, k=k, **filters)
+    pool = sum(s.count for s in shards) if index else searched.count
     described = query if like is None else f"like {like}"
     if as_json:
         print(json.dumps({"query": query, "like": None if like is None else str(like), "index": where,
-                          "model": searched.info["model"]["path"], "pool_size": searched.count, "filters": filters,
+                          "model": searched.info["model"]["path"], "pool_size": pool, "filters": filters,
                           "results": results}))
         return
     matching = f" matching {', '.join(f'{k}={v}' for k, v in filters.items())}" if filters else ""
     if not results:
         console.print(f"no structure in {where}{matching}")
         return
-    print_results(results, f"{described!r}: top {len(results)} of {searched.count:,} structures{matching}")
+    print_results(results, f"{described!r}: top {len(results)} of {pool:,} structures{matching}")
 
 
 @app.command("index")
@@ -116,27 +124,39 @@ def index_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="index directory (created, or continued if it exists)")],
     model: Annotated[str, typer.Option(help="'default' or a run directory")] = "default",
     ann: Annotated[bool, typer.Option(help="approximate HNSW index for large collections (recall@10 is measured)")] = False,
+    kind: Annotated[str, typer.Option(
+        help="flat (exact) | hnsw (= --ann) | sq8 (8 bits a dimension) | ivfpq (~72 bytes a vector, 10M+ structures); "
+             "sq8 and ivfpq are compressed from the exact index at the end, their recall@10 measured")] = "flat",
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
 ):
     """Embed PATHS into a searchable index; re-running continues where it stopped and adds only new files."""
     from ..api import load
     from ..index import FAILED_FILE, INFO_FILE, Index
+    from ..index_kinds import check_kind
 
+    kind = "hnsw" if ann else check_kind(kind)
+    building = out.with_name(f".{out.name}.flat") if kind in ("sq8", "ivfpq") else out  # exact, then compressed
     for path in paths:
         if not path.exists():
             fail(f"no such file or folder: {path}")
     clip = load(model)
-    if (out / INFO_FILE).exists():
-        index = Index.load(out)
+    if (out / INFO_FILE).exists() and building != out:
+        fail(f"{out} is a finished {kind} index: add to it from Python (Index.add) or write a new --out")
+    if (building / INFO_FILE).exists():
+        index = Index.load(building)
         index.check_model(clip)
-        if ann and index.kind != "hnsw":
-            fail(f"{out} is an exact index: write the --ann index to a new --out")
+        if index.kind != ("hnsw" if kind == "hnsw" else "flat"):
+            fail(f"{building} is a {index.kind} index, not {kind}: write it to a new --out")
     else:
-        index = Index.empty(clip, ann=ann)
+        index = Index.empty(clip, ann=kind == "hnsw")
     with progress_bar(as_json) as bar:
         task = bar.add_task("indexing", total=None)
-        counts = index.add(paths, clip, checkpoint=out,
+        counts = index.add(paths, clip, checkpoint=building,
                            progress=lambda done, total: bar.update(task, completed=done, total=total))
+    if building != out:
+        index = index.compressed(kind)
+        index.save(out)
+        shutil.rmtree(building)
     summary = {"index": str(out), **counts, "count": index.count, "kind": index.kind,
                "recall_at_10": index.recall_at_10, "model": index.info["model"]["path"],
                "failed_inputs": index.failed.to_dict("records")}
@@ -145,13 +165,29 @@ def index_command(
         return
     console.print(f"indexed {counts['indexed']:,} structures, {counts['failed']:,} failed, "
                   f"{counts['skipped']:,} already present; {index.count:,} in {out} ({index.kind})")
-    if index.kind == "hnsw":
-        console.print(f"HNSW recall@10 against exact search: {index.recall_at_10:.3f} "
+    if index.kind != "flat":
+        console.print(f"{index.kind} recall@10 against exact search: {index.recall_at_10:.3f} "
                       f"({index.info['ann']['recall_queries']} indexed vectors as queries)")
     for row in summary["failed_inputs"][:20]:
         console.print(f"  [yellow]unreadable[/yellow] {row['path']}: {row['reason']}", highlight=False)
     if len(index.failed) > 20:
         console.print(f"  ... every unreadable input, with its reason: {out / FAILED_FILE}")
+
+
+@app.command("index-merge")
+def index_merge(
+    shards: Annotated[list[Path], typer.Argument(help="index directories made by one model")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="the merged index directory (new)")],
+):
+    """Merge index shards into one (flat always; sq8/ivfpq shards trained together). To search shards
+    without merging: `crystalclip search "..." --index A --index B`."""
+    from ..index import INFO_FILE, Index
+
+    if (out / INFO_FILE).exists():
+        fail(f"{out} exists: merge into a new directory")
+    merged = Index.merged([Index.load(path) for path in shards])
+    merged.save(out)
+    console.print(f"merged {len(shards)} shards: {merged.count:,} structures in {out} ({merged.kind})")
 
 
 @app.command()
@@ -204,9 +240,9 @@ def classify(
 @app.command()
 def serve(
     index: Annotated[Optional[Path], typer.Option(
-        help="an index directory (from `crystalclip index`) to serve (default: the embedded structures)")] = None,
+        help="an index directory (from `crystalclip index`) to serve (default: the packaged corpus)")] = None,
     model: Annotated[Optional[str], typer.Option(
-        help="the model that built the index (default: the one it records; 'default' for the embedded set)")] = None,
+        help="the model that built the index (default: the one it records; 'default' for the corpus)")] = None,
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
 ):

@@ -150,7 +150,7 @@ def _assemble(data, model, parts: list[Path], out: Path) -> dict:
     flat = Index.empty(model)
     flat.add_vectors(vectors, [meta_row(r) for r in source.to_dict("records")])
     queries, query_kind = _held_out_queries(data, model)
-    index = flat.quantized(queries, query_kind)
+    index = flat.compressed("sq8", queries, query_kind)
     index.info["model"]["path"] = MODEL_NAME  # the packaged name, not a path on the building machine
     index.failed = failed.rename(columns={"id": "path"})
     structures = pd.concat([source[["id"]], frame[ARRAY_COLUMNS]], axis=1)
@@ -167,7 +167,7 @@ def _assemble(data, model, parts: list[Path], out: Path) -> dict:
                                 "by_source": source["source"].value_counts().to_dict()}
         index.save(tmp)
     return {"structures": index.count, "failed": len(failed), "bytes": sum(p.stat().st_size for p in out.iterdir()),
-            **index.info["quantization"]}
+            **index.info["ann"]}
 
 
 def meta_row(row: dict) -> dict:

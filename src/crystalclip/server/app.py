@@ -82,6 +82,7 @@ class SearchResult(BaseModel):
     source: str | None
     formula: str
     spacegroup_number: int | None
+    spacegroup_symbol: str | None
     crystal_system: str | None
     score: float
     text: str | None
@@ -166,7 +167,7 @@ def create_app(index_dir=None, model=None) -> FastAPI:
     def search(q: str = Query(..., max_length=MAX_QUERY_CHARS, description="what you are looking for, in words"),
                k: int = Query(10, ge=1, le=MAX_K),
                elements: str | None = Query(None, max_length=200, description="all of these, e.g. Cu,O"),
-               spacegroup: str | None = Query(None, max_length=200, description="1-230, or several: 62,225"),
+               spacegroup: str | None = Query(None, max_length=200, description="1-230 or a symbol, or several: 62,Fm-3m"),
                crystal_system: str | None = Query(None, max_length=20, description="cubic, hexagonal, ..."),
                source: str | None = Query(None, max_length=200, description="mp, amcsd, core-mof, mp40, ...")):
         if not q.strip():
