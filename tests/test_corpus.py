@@ -36,14 +36,14 @@ def test_corpus_holds_every_source_with_measured_quantization(shipped):
     assert shipped.count == info["count"] >= 170_000
     assert set(info["corpus"]["by_source"]) == {"mp", "amcsd", "core-mof", "mp40"}
     assert info["corpus"]["by_source"]["mp"] >= 150_000
-    assert info["kind"] == "sq8" and info["ann"]["recall_at_10"] >= 0.99
+    assert info["kind"] == "fp16" and info["ann"]["recall_at_10"] >= 0.99
     assert info["ann"]["recall_queries"] >= 500 and "test-split texts" in info["ann"]["query_kind"]
     assert info["model"]["path"] == "default"  # no path of the machine that built it
 
 
 def test_stored_vectors_are_the_default_models_embeddings(shipped, default_model):
     """Re-embed structures spread over every source from the stored arrays: cosine >= 0.999 to the
-    stored (8-bit) vectors, so the corpus is never stale against the shipped model."""
+    stored (float16) vectors, so the corpus is never stale against the shipped model."""
     structures = corpus.Structures()
     rng = np.random.default_rng(1)
     picked = []

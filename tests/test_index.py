@@ -277,3 +277,17 @@ def test_formula_cache_overflow_keeps_the_batch(setup, monkeypatch):
     model._formulas.clear()
     model.encode_crystals(crystals[:3])
     assert np.allclose(model.encode_crystals(crystals), expected, atol=1e-6)
+
+
+def test_worker_featurization_gives_the_same_index(setup, tmp_path):
+    """index --workers: graphs and symmetry inputs built in another process, same vectors, same failures."""
+    table = setup["table"].iloc[:120]
+    _write_cifs(tmp_path / "cifs", table)
+    (tmp_path / "cifs" / "broken.cif").write_text("data_broken\n_cell_length_a 3.0\n")
+    inline = Index.build(tmp_path / "cifs", setup["model"])
+    pooled = Index.empty(setup["model"])
+    counts = pooled.add(tmp_path / "cifs", setup["model"], workers=1)
+    assert counts == {"indexed": 120, "failed": 1, "skipped": 0}
+    assert pooled.meta["id"].tolist() == inline.meta["id"].tolist()
+    assert np.allclose(pooled.faiss.reconstruct_n(0, 120), inline.faiss.reconstruct_n(0, 120), atol=1e-6)
+    assert setup["model"]._pool is not None  # started once, kept for the next call

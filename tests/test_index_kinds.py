@@ -24,7 +24,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def real(model):
-    """N real structure embeddings of the corpus (8-bit decoded) with their metadata, and 200 real text queries."""
+    """N real structure embeddings of the corpus (decoded) with their metadata, and 200 real text queries."""
     shipped = corpus.open_corpus(model)
     rows = np.sort(np.random.default_rng(0).choice(shipped.count, size=N, replace=False))
     vectors = shipped.faiss.reconstruct_batch(rows.astype(np.int64))

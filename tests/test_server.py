@@ -246,3 +246,41 @@ def test_cli_serve_errors_are_clean(served, tmp_path):
                                 capture_output=True, text=True, timeout=120, env=env)
         assert result.returncode == 2 and message in " ".join(result.stderr.split()), result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_concurrent_searches_are_batched_and_answer_as_one_by_one(served, monkeypatch):
+    """The server's batcher: queries waiting together share one text-tower call; each gets the results
+    (or the error) it would get alone."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from crystalclip.errors import BadInput
+    from crystalclip.server.batching import SearchBatcher
+
+    index, model = served["index"], served["model"]
+    index.model = model
+    expected = {}
+    queries = [("a cubic perovskite oxide", {}), ("layered sulfide", {"crystal_system": "cubic"}),
+               ("metallic alloy", {"elements": "Xx"}), ("porous framework", {})] * 6
+    for text, filters in queries:
+        if "elements" not in filters:
+            expected[text] = [r["id"] for r in index.search(text, k=5, model=model, **filters)]
+    calls = []
+    encode = model.encode_texts
+
+    def slow_encode(texts):
+        calls.append(len(texts))
+        time.sleep(0.2 if len(calls) == 1 else 0)  # the first batch runs while the others queue
+        return encode(texts)
+
+    monkeypatch.setattr(model, "encode_texts", slow_encode)
+    batcher = SearchBatcher(index)
+    with ThreadPoolExecutor(12) as pool:
+        futures = [pool.submit(batcher.search, text, 5, **filters) for text, filters in queries]
+        for (text, filters), future in zip(queries, futures):
+            if "elements" in filters:
+                with pytest.raises(BadInput, match="unknown element"):
+                    future.result()
+            else:
+                assert [r["id"] for r in future.result()] == expected[text]
+    assert sum(calls) == len(queries) and max(calls) > 1

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -28,6 +29,10 @@ from .structures.symmetry import symmetry_features
 DEFAULT_MODEL = "default"
 FORMULA_CACHE_SIZE = 50_000
 MAX_LABELS, MAX_LABEL_CHARS = 20, 200
+FEATURIZE_CHUNK = 32  # crystals a worker featurizes per task
+# as torch's DataLoader: fork where the platform has it (no re-import of the caller's script, no
+# `if __name__ == "__main__"` needed); the workers run numpy and spglib only, never torch
+START_METHOD = "fork" if sys.platform == "linux" else "spawn"
 
 
 def packaged_model_path(name: str = DEFAULT_MODEL) -> Path:
@@ -77,6 +82,17 @@ def check_prompts(labels: Sequence[str], template: str = "{}") -> list[str]:
     return names
 
 
+def featurize(task: tuple[Crystal, object, float | None]):
+    """(graph or the reason there is none, reduced formula, symmetry-channel inputs or None) of one
+    crystal: the per-structure work before the model, the same in this process and in workers."""
+    crystal, graph_config, symprec = task
+    try:
+        graph = build_graph(crystal, graph_config)
+    except StructureError as error:
+        return str(error), None, None
+    return graph, crystal.reduced_formula(), symmetry_features(crystal, symprec) if symprec is not None else None
+
+
 class Encoded(NamedTuple):
     """What `errors="skip"` returns: the rows that encoded, which inputs they are, and the rest."""
 
@@ -106,6 +122,7 @@ class Model:
         self.path = path
         self.graph_config = clip.config.graph  # the model's: training and every encode build the same graphs
         self._formulas: dict[str, torch.Tensor] = {}  # formula -> tower features: formulas repeat a lot
+        self._pool = None  # featurizing processes, started on the first encode with workers > 0, then reused
 
     def _formula_features(self, formulas: list[str]) -> torch.Tensor:
         missing = [f for f in dict.fromkeys(formulas) if f not in self._formulas]
@@ -116,13 +133,21 @@ class Model:
             self._formulas.update(zip(missing, self.clip.formula_tower.encode(missing)))
         return torch.stack([self._formulas[f] for f in formulas])
 
-    def _symmetry(self, crystals: list[Crystal]):
-        """The symmetry channel's inputs, computed as the dataset path computes them (same symprec)."""
-        config = self.clip.config.symmetry
-        if not config.enabled:
-            return None
-        found = [symmetry_features(c, config.symprec) for c in crystals]
-        return (torch.tensor([n for n, _ in found], dtype=torch.long), torch.from_numpy(np.stack([v for _, v in found])))
+    def _featurizing(self, crystals: Sequence[Crystal], workers: int):
+        """Each crystal's featurize() result, in order: computed here, or by `workers` processes while
+        this one runs the model (pool.imap keeps them busy ahead of it)."""
+        symmetry = self.clip.config.symmetry
+        tasks = ((c, self.graph_config, symmetry.symprec if symmetry.enabled else None) for c in crystals)
+        if workers <= 0 or len(crystals) < 2 * FEATURIZE_CHUNK:
+            yield from map(featurize, tasks)
+            return
+        if self._pool is None or self._pool._processes != workers:
+            import multiprocessing
+
+            if self._pool is not None:
+                self._pool.terminate()
+            self._pool = multiprocessing.get_context(START_METHOD).Pool(workers)
+        yield from self._pool.imap(featurize, tasks, chunksize=FEATURIZE_CHUNK)
 
     @property
     def dim(self) -> int:
@@ -138,33 +163,40 @@ class Model:
 
     @torch.no_grad()
     def encode_crystals(self, crystals: Sequence[Crystal], batch_size: int = 128, progress=None,
-                        errors: str = "raise"):
+                        errors: str = "raise", workers: int = 0):
         """(N, D) unit rows. errors="raise": a structure the model cannot take raises, naming it;
-        errors="skip": an `Encoded` of the rows that encoded and the failures with their reasons."""
+        errors="skip": an `Encoded` of the rows that encoded and the failures with their reasons.
+        workers > 0: graphs and symmetry inputs are built in that many processes while this one encodes."""
         if errors not in ("raise", "skip"):
             raise BadInput(f"errors must be 'raise' or 'skip', not {errors!r}")
         out, kept, failures = [], [], []
+        featurized = self._featurizing(crystals, workers)
         for start in range(0, len(crystals), batch_size):
-            graphs, chunk = [], []
+            chunk, graphs, formulas, symmetry = [], [], [], []
             for position in range(start, min(start + batch_size, len(crystals))):
-                try:
-                    graphs.append(build_graph(crystals[position], self.graph_config))
-                    chunk.append(position)
-                except StructureError as error:
+                graph, formula, found = next(featurized)
+                if isinstance(graph, str):
                     if errors == "raise":
-                        raise StructureError(f"{crystals[position].id}: {error}") from None
-                    failures.append((position, str(error)))
+                        raise StructureError(f"{crystals[position].id}: {graph}")
+                    failures.append((position, graph))
+                    continue
+                chunk.append(position)
+                graphs.append(graph)
+                formulas.append(formula)
+                symmetry.append(found)
             if chunk:
-                formulas = None
-                if self.clip.config.composition_channel:
-                    formulas = self._formula_features([crystals[p].reduced_formula() for p in chunk])
                 some = [crystals[p] for p in chunk]
                 potential = None
                 if self.clip.reads_potential:
                     from .models.chgnet import chgnet_features
 
                     potential = torch.from_numpy(chgnet_features(some))
-                out.append(self.clip.embed_crystals(collate_graphs(graphs), formulas, self._symmetry(some),
+                symmetry_inputs = None
+                if symmetry[0] is not None:
+                    symmetry_inputs = (torch.tensor([n for n, _ in symmetry], dtype=torch.long),
+                                       torch.from_numpy(np.stack([v for _, v in symmetry])))
+                formula_features = self._formula_features(formulas) if self.clip.config.composition_channel else None
+                out.append(self.clip.embed_crystals(collate_graphs(graphs), formula_features, symmetry_inputs,
                                                     potential).numpy())
                 kept += chunk
             if progress:

@@ -12,7 +12,7 @@ An index directory holds `faiss.index` (the vectors), `meta.parquet` (one row pe
 source, formula, elements, spacegroup_number, crystal_system, text), `index.json` (the model that made it,
 by path and sha256 of its files; dim, count, kind, the ANN index's measured recall@10) and
 `failed.csv` (path, reason) for inputs that gave no structure. Exact inner-product search
-(`IndexFlatIP`) by default; `ann=True` builds an HNSW graph instead, and `compressed("sq8" | "ivfpq")`
+(`IndexFlatIP`) by default; `ann=True` builds an HNSW graph instead, and `compressed("fp16" | "sq8" | "ivfpq")`
 stores an exact index in fewer bytes (index_kinds.py); each approximate kind records its recall@10
 against exact search. Shards with one model are searched together (`search_together`) or `merged`.
 """
@@ -81,13 +81,14 @@ class Index:
         return index
 
     def add(self, structures_or_paths, model, progress: Callable | None = None,
-            checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 2000) -> dict:
+            checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 2000, workers: int = 0) -> dict:
         """Embed what is not in the index yet; returns {"indexed", "failed", "skipped"} counts.
 
         A file whose path is already indexed is skipped without being read (for a CSV: its rows whose
         id is indexed), so re-running after a kill continues where it stopped. With `checkpoint`, the
         index is saved there every `checkpoint_every` new structures and at the end.
-        progress(done, total) counts inputs (files, or in-memory structures)."""
+        progress(done, total) counts inputs (files, or in-memory structures). workers > 0: graphs and
+        symmetry inputs are built in that many processes while this one reads and encodes."""
         self.check_model(model)
         items = expand_inputs(structures_or_paths)
         present_paths = set(self.meta["path"].dropna())
@@ -103,12 +104,13 @@ class Index:
         retried = {str(item) for item in todo if isinstance(item, Path)}
         pending: list[tuple[Crystal, str | None]] = []
         since_checkpoint = 0
-        chunk = min(CHUNK, checkpoint_every) if checkpoint is not None else CHUNK
+        chunk = CHUNK * (1 + 4 * workers)  # workers featurize a chunk while the model encodes it
+        chunk = min(chunk, checkpoint_every) if checkpoint is not None else chunk
 
         def flush():
             nonlocal since_checkpoint
             if pending:
-                lost = self._add_crystals(pending, model)
+                lost = self._add_crystals(pending, model, workers)
                 failed_now.extend(lost)
                 counts["failed"] += len(lost)
                 counts["indexed"] += len(pending) - len(lost)
@@ -142,9 +144,9 @@ class Index:
             self.save(checkpoint)
         return counts
 
-    def _add_crystals(self, batch: list[tuple[Crystal, str | None]], model) -> list[tuple[str, str]]:
+    def _add_crystals(self, batch: list[tuple[Crystal, str | None]], model, workers: int = 0) -> list[tuple[str, str]]:
         """Embed and add; a structure the model cannot encode is returned as (where, reason)."""
-        encoded = model.encode_crystals([c for c, _ in batch], errors="skip")
+        encoded = model.encode_crystals([c for c, _ in batch], errors="skip", workers=workers)
         kept = [batch[i] for i in encoded.index]
         self.add_vectors(encoded.embeddings, [meta_row(c, path) for c, path in kept])
         return [(_where(*batch[i]), reason) for i, reason in encoded.failures]

@@ -2,7 +2,8 @@
 
     flat    exact inner product (IndexFlatIP)                    4·D bytes a vector
     hnsw    HNSW graph over float32 vectors (fast, approximate)  4·D + ~2·M·4 bytes a vector
-    sq8     8-bit scalar quantizer, scanned exactly               D bytes a vector (the shipped corpus)
+    fp16    half-precision floats, scanned exactly                2·D bytes a vector (the shipped corpus)
+    sq8     8-bit scalar quantizer, scanned exactly               D bytes a vector
     ivfpq   inverted lists + product quantizer, `nprobe` lists    PQ_M bytes + 8 (id) a vector: 10M+ vectors
 
 Compressed kinds are made from an exact index (`Index.compressed`): they need training vectors, and
@@ -16,7 +17,7 @@ import numpy as np
 
 from .errors import BadInput
 
-KINDS = ("flat", "hnsw", "sq8", "ivfpq")
+KINDS = ("flat", "hnsw", "fp16", "sq8", "ivfpq")
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 200, 128
 PQ_M = 64  # bytes of code a vector (D / PQ_M dimensions per sub-quantizer)
 IVF_TRAIN_PER_LIST = 64  # training vectors per inverted list (faiss warns below 39)
@@ -52,10 +53,11 @@ def trained(vectors: np.ndarray, kind: str, nlist: int | None = None, seed: int 
     import faiss
 
     dim = vectors.shape[1]
-    if kind == "sq8":
-        index = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
+    if kind in ("fp16", "sq8"):
+        quantizer = faiss.ScalarQuantizer.QT_fp16 if kind == "fp16" else faiss.ScalarQuantizer.QT_8bit
+        index = faiss.IndexScalarQuantizer(dim, quantizer, faiss.METRIC_INNER_PRODUCT)
         index.train(vectors)
-        return index, {"bytes_per_vector": dim}
+        return index, {"bytes_per_vector": dim * (2 if kind == "fp16" else 1)}
     if kind != "ivfpq":
         raise BadInput(f"an index of kind {kind!r} needs no training")
     if len(vectors) < IVFPQ_MIN_VECTORS:

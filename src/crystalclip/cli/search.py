@@ -127,6 +127,7 @@ def index_command(
     kind: Annotated[str, typer.Option(
         help="flat (exact) | hnsw (= --ann) | sq8 (8 bits a dimension) | ivfpq (~72 bytes a vector, 10M+ structures); "
              "sq8 and ivfpq are compressed from the exact index at the end, their recall@10 measured")] = "flat",
+    workers: Annotated[int, typer.Option(help="processes that build graphs while the model encodes (0: none)")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
 ):
     """Embed PATHS into a searchable index; re-running continues where it stopped and adds only new files."""
@@ -151,7 +152,7 @@ def index_command(
         index = Index.empty(clip, ann=kind == "hnsw")
     with progress_bar(as_json) as bar:
         task = bar.add_task("indexing", total=None)
-        counts = index.add(paths, clip, checkpoint=building,
+        counts = index.add(paths, clip, checkpoint=building, workers=workers,
                            progress=lambda done, total: bar.update(task, completed=done, total=total))
     if building != out:
         index = index.compressed(kind)

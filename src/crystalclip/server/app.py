@@ -17,7 +17,6 @@ there is read.
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 
 import pandas as pd
@@ -30,6 +29,7 @@ from pydantic import BaseModel
 from ..api import MAX_LABEL_CHARS, MAX_LABELS, check_prompts, load, open_index
 from ..errors import CrystalclipError
 from ..index import MAX_K
+from .batching import SearchBatcher
 
 STATIC = Path(__file__).parent / "static"
 MAX_QUERY_CHARS = 500
@@ -131,7 +131,8 @@ def create_app(index_dir=None, model=None) -> FastAPI:
     rows = {}
     for i, structure_id in enumerate(index.meta["id"].astype(str)):
         rows.setdefault(structure_id, i)
-    lock = threading.Lock()  # one encoding at a time: HF tokenizers are not safe across threads
+    batcher = SearchBatcher(index)  # concurrent searches share one text-tower call and one faiss call
+    lock = batcher.work  # one model call at a time: HF tokenizers are not safe across threads
 
     app = FastAPI(title="crystalclip", version="1", description="Search crystal structures with text.",
                   docs_url=None, redoc_url=None)  # their pages load scripts from a CDN; the schema is /openapi.json
@@ -175,9 +176,8 @@ def create_app(index_dir=None, model=None) -> FastAPI:
         if index.count == 0:
             raise HTTPException(409, "the index is empty: nothing to search (see its failed.csv)")
         try:
-            with lock:
-                results = index.search(q, k=k, elements=elements, spacegroup=spacegroup, crystal_system=crystal_system,
-                                       source=source)
+            results = batcher.search(q, k, elements=elements, spacegroup=spacegroup, crystal_system=crystal_system,
+                                     source=source)
         except CrystalclipError as error:
             raise HTTPException(400, str(error)) from None
         return {"query": q, "results": results}
