@@ -58,7 +58,7 @@ class Index:
         self.info = info
         self.failed = failed if failed is not None else pd.DataFrame({"path": [], "reason": []}, dtype=str)
         self.model = None  # the model that embeds queries: given to build/add/search, or loaded on first need
-        self._records: list[dict] | None = None  # meta rows as dicts: a result row without pandas per hit
+        self._records: dict[int, dict] = {}  # meta rows read so far, as dicts: a result without pandas per hit
 
     # ---- construction ----
 
@@ -160,7 +160,7 @@ class Index:
         frame = pd.DataFrame(rows, columns=META_COLUMNS)
         self.faiss.add(np.ascontiguousarray(vectors, dtype=np.float32))
         self.meta = pd.concat([self.meta, frame], ignore_index=True) if len(self.meta) else frame
-        self._records = None
+        self._records = {}
         self.info["count"] = int(self.faiss.ntotal)
 
     def _set_failed(self, retried: set[str], failed_now: list[tuple[str, str]]) -> None:
@@ -413,9 +413,10 @@ class Index:
         return scores[top], subset[top]
 
     def _result(self, rank: int, i: int, score: float) -> dict:
-        if self._records is None:
-            self._records = self.meta.to_dict("records")
-        return result(self._records[i], rank, score)
+        row = self._records.get(i)
+        if row is None:
+            row = self._records[i] = {column: self.meta[column].iat[i] for column in META_COLUMNS}
+        return result(row, rank, score)
 
 
 def search_together(indexes: list[Index], query, k: int = 10, model=None, **filters) -> list[dict]:
