@@ -66,6 +66,7 @@ def test_shards_merge_and_search_together_like_one_index(model, real):
     shards = [flat_of(model, vectors[:half], meta[:half]), flat_of(model, vectors[half:], meta[half:])]
     merged = Index.merged(shards)
     assert merged.count == N and merged.meta["id"].tolist() == whole.meta["id"].tolist()
+    assert [s.count for s in shards] == [half, N - half]  # the shards are left as they were
     for q in queries[:5]:
         expected = [r["id"] for r in whole.search(q, k=10)]
         assert [r["id"] for r in merged.search(q, k=10)] == expected
@@ -80,7 +81,10 @@ def test_shards_merge_and_search_together_like_one_index(model, real):
         shard.faiss.reset()
         shard.faiss.add(vectors[part])
         parts.append(shard)
-    assert Index.merged(parts).count == N
+    together = Index.merged(parts)
+    assert together.count == N
+    for q in queries[:5]:  # the merged shards answer as the index trained and filled at once
+        assert {r["id"] for r in together.search(q, k=10)} == {r["id"] for r in trained.search(q, k=10)}
     apart = [shards[0].compressed("ivfpq"), shards[1].compressed("ivfpq")]
     with pytest.raises(BadInput, match="search them together"):
         Index.merged(apart)

@@ -30,7 +30,8 @@ import pandas as pd
 
 from .errors import BadInput, ModelMismatch, NotFound
 from .fileio import atomic_path
-from .index_kinds import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, configure, empty_exact, recall_at, trained
+from .index_kinds import (HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, configure, empty_exact, recall_at, trained,
+                          without_direct_map)
 from .index_meta import META_COLUMNS, filter_mask, meta_row, result
 from .models.clip import model_sha256
 from .structures import Crystal, ReadFailure, expand_inputs, read_input
@@ -209,10 +210,12 @@ class Index:
             for shard in shards:
                 merged.add(shard.faiss.reconstruct_n(0, shard.count))
         else:
-            merged = faiss.clone_index(first.faiss)
+            merged = without_direct_map(faiss.clone_index(first.faiss))
             for shard in shards[1:]:
                 try:
-                    merged.merge_from(shard.faiss)
+                    # merge_from empties its argument (so: a copy); IVF ids of the shard follow the ones before
+                    merged.merge_from(without_direct_map(faiss.clone_index(shard.faiss)),
+                                      merged.ntotal if first.kind == "ivfpq" else 0)
                 except RuntimeError as error:
                     raise BadInput(f"these {first.kind} shards were trained separately and cannot be merged "
                                    f"({str(error).splitlines()[-1]}): search them together instead") from None

@@ -89,6 +89,16 @@ def configure(index, info: dict):
     return index
 
 
+def without_direct_map(index):
+    """An IVF index without its id -> list map (faiss merges IVF lists only so; `configure` makes it again)."""
+    import faiss
+
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None:
+        ivf.set_direct_map_type(faiss.DirectMap.NoMap)
+    return index
+
+
 def recall_at(reference, candidate, queries: np.ndarray, k: int = 10) -> float:
     """Mean overlap of the top-k ids of `candidate` with those of `reference` (exact), per query."""
     q = np.ascontiguousarray(queries, dtype=np.float32)
