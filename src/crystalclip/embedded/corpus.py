@@ -153,7 +153,10 @@ def _assemble(data, model, parts: list[Path], out: Path) -> dict:
     queries, query_kind = _held_out_queries(data, model)
     index = flat.compressed(STORED_AS, queries, query_kind)
     index.info["ann"]["sq8_recall_at_10"] = flat.compressed("sq8", queries, query_kind).recall_at_10  # the road not taken
-    index.info["model"]["path"] = MODEL_NAME  # the packaged name, not a path on the building machine
+    from ..api import packaged_model_path
+
+    if Path(model.path).resolve() == packaged_model_path(MODEL_NAME).resolve():
+        index.info["model"]["path"] = MODEL_NAME  # the packaged name, not a path on the building machine
     index.failed = failed.rename(columns={"id": "path"})
     structures = pd.concat([source[["id"]], frame[ARRAY_COLUMNS]], axis=1)
     structures["link"], structures["reference"] = zip(*(_reference(r) for r in source.to_dict("records")))

@@ -1,5 +1,5 @@
-"""The HTTP API and web page over one index: `create_app("my_index")` (or `create_app()`: the embedded
-structures), served by `crystalclip serve`.
+"""The HTTP API and web page over one index: `create_app("my_index")` (or `create_app()`: the packaged
+corpus), served by `crystalclip serve`.
 
     GET  /health                  {"status": "ok", "structures": N, "model": its directory name}
     GET  /api/search?q=...&k=10   ranked structures (+ elements, spacegroup, crystal_system filters)
@@ -113,7 +113,7 @@ ERRORS = {code: {"model": Error} for code in (400, 404, 409, 413, 422)}
 
 def create_app(index_dir=None, model=None) -> FastAPI:
     """Load the index once and its model (the one recorded in the index unless `model` is given: a name,
-    a run directory or a loaded Model; ModelMismatch if they differ). No index: the embedded structures
+    a run directory or a loaded Model; ModelMismatch if they differ). No index: the packaged corpus
     under `model` (default: the default model)."""
     if index_dir is None:
         from ..embedded import ensure_index
