@@ -291,3 +291,16 @@ def test_worker_featurization_gives_the_same_index(setup, tmp_path):
     assert pooled.meta["id"].tolist() == inline.meta["id"].tolist()
     assert np.allclose(pooled.faiss.reconstruct_n(0, 120), inline.faiss.reconstruct_n(0, 120), atol=1e-6)
     assert setup["model"]._pool is not None  # started once, kept for the next call
+
+
+def test_device_option(setup):
+    """load(device=...): "auto" is the CPU where there is no GPU; a device that is not there is a clear error."""
+    from crystalclip.errors import BadInput
+
+    auto = crystalclip.load(setup["root"] / "model", device="auto")
+    assert auto.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    texts = ["a cubic perovskite oxide", "layered sulfide"]
+    assert np.allclose(auto.encode_texts(texts), setup["model"].encode_texts(texts), atol=1e-5)
+    if not torch.cuda.is_available():
+        with pytest.raises(BadInput, match="cannot run the model on 'cuda'"):
+            crystalclip.load(setup["root"] / "model", device="cuda")

@@ -40,12 +40,13 @@ def packaged_model_path(name: str = DEFAULT_MODEL) -> Path:
     return Path(str(resources.files("crystalclip") / "pretrained" / name))
 
 
-def load(name_or_path: str | os.PathLike = DEFAULT_MODEL) -> "Model":
-    """A trained model by packaged name ("default", "composition") or run directory; never downloads."""
+def load(name_or_path: str | os.PathLike = DEFAULT_MODEL, device: str = "cpu") -> "Model":
+    """A trained model by packaged name ("default", "composition") or run directory; never downloads.
+    device: "cpu", "cuda", "cuda:1", ... or "auto" (a GPU when there is one): where the towers run."""
     path = Path(name_or_path)
     if isinstance(name_or_path, str) and len(path.parts) == 1 and packaged_model_path(name_or_path).is_dir():
         path = packaged_model_path(name_or_path)
-    return Model(CrystalClip.load(path), path)
+    return Model(CrystalClip.load(path), path).to(device)
 
 
 def open_index(directory: str | os.PathLike, model=None) -> Index:
@@ -149,6 +150,20 @@ class Model:
             self._pool = multiprocessing.get_context(START_METHOD).Pool(workers)
         yield from self._pool.imap(featurize, tasks, chunksize=FEATURIZE_CHUNK)
 
+    def to(self, device: str) -> "Model":
+        """Run the towers on `device` (batches move there, embeddings come back as numpy on the CPU)."""
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        try:
+            self.clip.to(torch.device(device))
+        except (RuntimeError, AssertionError) as error:  # torch says "Torch not compiled with CUDA" etc.
+            raise BadInput(f"cannot run the model on {device!r}: {str(error).splitlines()[0]}") from None
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.clip.parameters()).device
+
     @property
     def dim(self) -> int:
         return self.clip.config.embed_dim
@@ -159,7 +174,7 @@ class Model:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         features = self.clip.text_tower.encode(texts, batch_size=batch_size)
-        return self.clip.embed_text_features(features).numpy()
+        return self.clip.embed_text_features(features.to(self.device)).cpu().numpy()
 
     @torch.no_grad()
     def encode_crystals(self, crystals: Sequence[Crystal], batch_size: int = 128, progress=None,
@@ -196,8 +211,12 @@ class Model:
                     symmetry_inputs = (torch.tensor([n for n, _ in symmetry], dtype=torch.long),
                                        torch.from_numpy(np.stack([v for _, v in symmetry])))
                 formula_features = self._formula_features(formulas) if self.clip.config.composition_channel else None
-                out.append(self.clip.embed_crystals(collate_graphs(graphs), formula_features, symmetry_inputs,
-                                                    potential).numpy())
+                device = self.device
+                moved = [None if t is None else t.to(device) for t in (formula_features, potential)]
+                if symmetry_inputs is not None:
+                    symmetry_inputs = tuple(t.to(device) for t in symmetry_inputs)
+                out.append(self.clip.embed_crystals(collate_graphs(graphs).to(device), moved[0], symmetry_inputs,
+                                                    moved[1]).cpu().numpy())
                 kept += chunk
             if progress:
                 progress(min(start + batch_size, len(crystals)), len(crystals))

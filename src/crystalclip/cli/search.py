@@ -128,6 +128,7 @@ def index_command(
         help="flat (exact) | hnsw (= --ann) | sq8 (8 bits a dimension) | ivfpq (~72 bytes a vector, 10M+ structures); "
              "sq8 and ivfpq are compressed from the exact index at the end, their recall@10 measured")] = "flat",
     workers: Annotated[int, typer.Option(help="processes that build graphs while the model encodes (0: none)")] = 0,
+    device: Annotated[str, typer.Option(help="where the model encodes: auto (a GPU when there is one) | cpu | cuda | cuda:N")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
 ):
     """Embed PATHS into a searchable index; re-running continues where it stopped and adds only new files."""
@@ -140,7 +141,7 @@ def index_command(
     for path in paths:
         if not path.exists():
             fail(f"no such file or folder: {path}")
-    clip = load(model)
+    clip = load(model, device=device)
     if (out / INFO_FILE).exists() and building != out:
         fail(f"{out} is a finished {kind} index: add to it from Python (Index.add) or write a new --out")
     if (building / INFO_FILE).exists():
