@@ -8,18 +8,12 @@ Jain et al. 2013), captions generated from those properties by an OpenAI model (
 from __future__ import annotations
 
 import hashlib
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 from platformdirs import user_cache_dir
 
 from . import corpus
-
-
-def mp40_files() -> list[Path]:
-    here = Path(str(resources.files(__name__)))
-    return [here / "mp40_captions_1000.csv.gz", here / "mp40_captions_708.csv.gz"]
 
 
 def cache_dir() -> Path:
