@@ -48,28 +48,16 @@ def merge_top(best_s, best_i, scores, offset):
 
 
 def build(kinds, n, real, noise, seed, queries, nlist):
-    import faiss
-
-    from crystalclip.index_kinds import IVF_TRAIN_PER_LIST, NPROBE, PQ_M
+    """Each kind as crystalclip makes it (`index_kinds`), trained on the first chunk, then filled."""
+    from crystalclip.index_kinds import empty_exact, trained
 
     rng = np.random.default_rng(seed)
-    dim = real.shape[1]
     first = vectors_like(real, min(CHUNK, n), noise, rng)
     indexes, seconds = {}, {}
     for kind in kinds:
         t0 = time.perf_counter()
-        if kind == "flat":
-            index = faiss.IndexFlatIP(dim)
-        elif kind == "sq8":
-            index = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
-            index.train(first)
-        else:
-            ivf = faiss.index_factory(dim, f"IVF{nlist},PQ{PQ_M}", faiss.METRIC_INNER_PRODUCT)
-            ivf.train(first[: nlist * IVF_TRAIN_PER_LIST])
-            ivf.nprobe = NPROBE
-            index = ivf
+        indexes[kind] = empty_exact(real.shape[1], "flat") if kind == "flat" else trained(first, kind, nlist=nlist)[0]
         seconds[kind] = time.perf_counter() - t0
-        indexes[kind] = index
     best_s = np.full((len(queries), K), -np.inf, np.float32)
     best_i = np.zeros((len(queries), K), np.int64)
     for start in range(0, n, CHUNK):

@@ -48,3 +48,19 @@ def trained_run(tmp_path_factory):
     recipe = load_recipe("default", {"train.epochs": 6, "train.batch_size": 128, "train.warmup_steps": 5})
     summary = train(root / "data", recipe, root / "run", progress_bar=False)
     return root, summary
+
+
+@pytest.fixture(scope="session")
+def default_model():
+    """The packaged default model (one load for every test module that needs it)."""
+    import crystalclip
+
+    return crystalclip.load("default")
+
+
+@pytest.fixture(scope="session")
+def shipped(default_model):
+    """The packaged corpus as an index, the default model attached."""
+    from crystalclip.embedded import corpus
+
+    return corpus.open_corpus(default_model)

@@ -19,7 +19,7 @@ LAYERS = [
     {"data"},  # the dataset directory (one owner), its builder, loaders and caches
     {"models"},  # towers and the two-tower model; their configs own the featurization
     {"losses", "encoding"},
-    {"recipe", "training", "evaluation", "index", "index_meta", "index_kinds", "derive"},  # jobs over datasets and models
+    {"recipe", "training", "evaluation", "index", "index_meta", "index_kinds", "index_shards", "derive"},  # jobs over datasets and models
     {"api", "compare", "embedded"},  # the facade, and what runs on top of it
     {"cli", "server"},
 ]

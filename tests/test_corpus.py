@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 import torch
 
-import crystalclip
 from crystalclip.embedded import corpus
 from crystalclip.index import INFO_FILE
 from crystalclip.structures.arrays import from_arrays, to_arrays
@@ -19,16 +18,6 @@ from .conftest import SHARED, amcsd_cifs
 
 torch.set_num_threads(1)
 RE_EMBEDDED = 256
-
-
-@pytest.fixture(scope="module")
-def default_model():
-    return crystalclip.load("default")
-
-
-@pytest.fixture(scope="module")
-def shipped(default_model):
-    return corpus.open_corpus(default_model)
 
 
 def test_corpus_holds_every_source_with_measured_quantization(shipped):

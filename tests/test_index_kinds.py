@@ -7,10 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-import crystalclip
-from crystalclip.embedded import corpus
 from crystalclip.errors import BadInput
-from crystalclip.index import Index, search_together
+from crystalclip.index import Index
+from crystalclip.index_shards import merge, search_together
 
 from .test_server import build_index
 
@@ -18,14 +17,13 @@ N = 24_000
 
 
 @pytest.fixture(scope="module")
-def model():
-    return crystalclip.load("default")
+def model(default_model):
+    return default_model
 
 
 @pytest.fixture(scope="module")
-def real(model):
-    """N real structure embeddings of the corpus (decoded) with their metadata, and 200 real text queries."""
-    shipped = corpus.open_corpus(model)
+def real(model, shipped):
+    """N real structure embeddings of the corpus (decoded) with their metadata, and 20 real text queries."""
     rows = np.sort(np.random.default_rng(0).choice(shipped.count, size=N, replace=False))
     vectors = shipped.faiss.reconstruct_batch(rows.astype(np.int64))
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -64,7 +62,7 @@ def test_shards_merge_and_search_together_like_one_index(model, real):
     whole = flat_of(model, vectors, meta)
     half = N // 2
     shards = [flat_of(model, vectors[:half], meta[:half]), flat_of(model, vectors[half:], meta[half:])]
-    merged = Index.merged(shards)
+    merged = merge(shards)
     assert merged.count == N and merged.meta["id"].tolist() == whole.meta["id"].tolist()
     assert [s.count for s in shards] == [half, N - half]  # the shards are left as they were
     for q in queries[:5]:
@@ -81,13 +79,13 @@ def test_shards_merge_and_search_together_like_one_index(model, real):
         shard.faiss.reset()
         shard.faiss.add(vectors[part])
         parts.append(shard)
-    together = Index.merged(parts)
+    together = merge(parts)
     assert together.count == N
     for q in queries[:5]:  # the merged shards answer as the index trained and filled at once
         assert {r["id"] for r in together.search(q, k=10)} == {r["id"] for r in trained.search(q, k=10)}
     apart = [shards[0].compressed("ivfpq"), shards[1].compressed("ivfpq")]
     with pytest.raises(BadInput, match="search them together"):
-        Index.merged(apart)
+        merge(apart)
     assert len(search_together(apart, queries[0], k=10)) == 10
 
 

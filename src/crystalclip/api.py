@@ -123,7 +123,7 @@ class Model:
         self.path = path
         self.graph_config = clip.config.graph  # the model's: training and every encode build the same graphs
         self._formulas: dict[str, torch.Tensor] = {}  # formula -> tower features: formulas repeat a lot
-        self._pool = None  # featurizing processes, started on the first encode with workers > 0, then reused
+        self._pool, self._pool_size = None, 0  # featurizing processes, started on the first encode with workers > 0
 
     def _formula_features(self, formulas: list[str]) -> torch.Tensor:
         missing = [f for f in dict.fromkeys(formulas) if f not in self._formulas]
@@ -142,12 +142,12 @@ class Model:
         if workers <= 0 or len(crystals) < 2 * FEATURIZE_CHUNK:
             yield from map(featurize, tasks)
             return
-        if self._pool is None or self._pool._processes != workers:
+        if self._pool is None or self._pool_size != workers:
             import multiprocessing
 
             if self._pool is not None:
                 self._pool.terminate()
-            self._pool = multiprocessing.get_context(START_METHOD).Pool(workers)
+            self._pool, self._pool_size = multiprocessing.get_context(START_METHOD).Pool(workers), workers
         yield from self._pool.imap(featurize, tasks, chunksize=FEATURIZE_CHUNK)
 
     def to(self, device: str) -> "Model":
@@ -206,17 +206,18 @@ class Model:
                     from .models.chgnet import chgnet_features
 
                     potential = torch.from_numpy(chgnet_features(some))
+                device = self.device
                 symmetry_inputs = None
                 if symmetry[0] is not None:
-                    symmetry_inputs = (torch.tensor([n for n, _ in symmetry], dtype=torch.long),
-                                       torch.from_numpy(np.stack([v for _, v in symmetry])))
-                formula_features = self._formula_features(formulas) if self.clip.config.composition_channel else None
-                device = self.device
-                moved = [None if t is None else t.to(device) for t in (formula_features, potential)]
-                if symmetry_inputs is not None:
-                    symmetry_inputs = tuple(t.to(device) for t in symmetry_inputs)
-                out.append(self.clip.embed_crystals(collate_graphs(graphs).to(device), moved[0], symmetry_inputs,
-                                                    moved[1]).cpu().numpy())
+                    symmetry_inputs = (torch.tensor([n for n, _ in symmetry], dtype=torch.long, device=device),
+                                       torch.from_numpy(np.stack([v for _, v in symmetry])).to(device))
+                formula_features = None
+                if self.clip.config.composition_channel:
+                    formula_features = self._formula_features(formulas).to(device)
+                if potential is not None:
+                    potential = potential.to(device)
+                out.append(self.clip.embed_crystals(collate_graphs(graphs).to(device), formula_features,
+                                                    symmetry_inputs, potential).cpu().numpy())
                 kept += chunk
             if progress:
                 progress(min(start + batch_size, len(crystals)), len(crystals))

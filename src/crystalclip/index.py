@@ -14,7 +14,7 @@ by path and sha256 of its files; dim, count, kind, the ANN index's measured reca
 `failed.csv` (path, reason) for inputs that gave no structure. Exact inner-product search
 (`IndexFlatIP`) by default; `ann=True` builds an HNSW graph instead, and `compressed("fp16" | "sq8" | "ivfpq")`
 stores an exact index in fewer bytes (index_kinds.py); each approximate kind records its recall@10
-against exact search. Shards with one model are searched together (`search_together`) or `merged`.
+against exact search. Shards made by one model are searched together or merged (index_shards.py).
 """
 from __future__ import annotations
 
@@ -30,8 +30,7 @@ import pandas as pd
 
 from .errors import BadInput, ModelMismatch, NotFound
 from .fileio import atomic_path
-from .index_kinds import (HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, configure, empty_exact, recall_at, trained,
-                          without_direct_map)
+from .index_kinds import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, configure, empty_exact, recall_at, trained
 from .index_meta import META_COLUMNS, filter_mask, meta_row, result
 from .models.clip import model_sha256
 from .structures import Crystal, ReadFailure, expand_inputs, read_input
@@ -192,52 +191,13 @@ class Index:
         ann = {**settings, "recall_at_10": round(recall, 4), "recall_queries": len(queries), "query_kind": query_kind}
         return Index(index, self.meta, {**self.info, "kind": kind, "ann": ann}, self.failed)
 
-    @classmethod
-    def merged(cls, shards: list[Index]) -> Index:
-        """One index of several shards made by one model. flat shards merge always; sq8 and ivfpq shards
-        merge when they were trained together (`faiss.clone_index` of one trained index, then filled)."""
-        import faiss
-
-        if not shards:
-            raise BadInput("no index to merge")
-        first = shards[0]
-        for shard in shards[1:]:
-            shard.check_model_identity(first.info["model"])
-            if shard.kind != first.kind:
-                raise BadInput(f"cannot merge a {shard.kind} index into a {first.kind} one")
-        if first.kind == "hnsw":
-            merged = empty_exact(first.info["dim"], "hnsw")
-            for shard in shards:
-                merged.add(shard.faiss.reconstruct_n(0, shard.count))
-        else:
-            merged = without_direct_map(faiss.clone_index(first.faiss))
-            for shard in shards[1:]:
-                try:
-                    # merge_from empties its argument (so: a copy); IVF ids of the shard follow the ones before
-                    merged.merge_from(without_direct_map(faiss.clone_index(shard.faiss)),
-                                      merged.ntotal if first.kind == "ivfpq" else 0)
-                except RuntimeError as error:
-                    raise BadInput(f"these {first.kind} shards were trained separately and cannot be merged "
-                                   f"({str(error).splitlines()[-1]}): search them together instead") from None
-            configure(merged, first.info)
-        meta = pd.concat([s.meta for s in shards], ignore_index=True)
-        failed = pd.concat([s.failed for s in shards], ignore_index=True)
-        index = cls(merged, meta, {**first.info, "count": int(merged.ntotal)}, failed)
-        if index.kind == "hnsw":
-            index.measure_recall()
-        return index
-
     def measure_recall(self, queries: int = RECALL_QUERIES, k: int = 10, seed: int = 0) -> float | None:
         """recall@k of the HNSW index against exact search, queries = a sample of the indexed vectors."""
         if self.kind != "hnsw" or self.count == 0:
             return None
         rng = np.random.default_rng(seed)
         sample = np.sort(rng.choice(self.count, size=min(queries, self.count), replace=False))
-        q = self.faiss.reconstruct_batch(sample.astype(np.int64))
-        k = min(k, self.count)
-        _, exact = self._exact().search(q, k)
-        _, approx = self.faiss.search(q, k)
-        recall = float(np.mean([len(set(a) & set(e)) / k for a, e in zip(approx, exact)]))
+        recall = recall_at(self._exact(), self.faiss, self.faiss.reconstruct_batch(sample.astype(np.int64)), k)
         self.info["ann"].update(recall_at_10=round(recall, 4), recall_queries=len(sample))
         return recall
 
@@ -343,7 +303,7 @@ class Index:
             raise BadInput("the index is empty: nothing to search (were all inputs unreadable? see failed.csv)")
         if not 1 <= k <= MAX_K:
             raise BadInput(f"k must be between 1 and {MAX_K}, not {k}")
-        q = self._query_vector(query, model)
+        q = self.query_vector(query, model)
         mask = filter_mask(self.meta, elements, spacegroup, crystal_system, source)
         if mask is None:
             scores, ids = self._search(q, min(k, self.count))
@@ -351,7 +311,7 @@ class Index:
             scores, ids = self._filtered_search(q, k, mask)
         return [self._result(rank, int(i), float(s)) for rank, (i, s) in enumerate(zip(ids, scores), 1)]
 
-    def _query_vector(self, query, model) -> np.ndarray:
+    def query_vector(self, query, model) -> np.ndarray:
         if isinstance(query, np.ndarray):
             q = np.asarray(query, dtype=np.float32).reshape(1, -1)
             if q.shape[1] != self.info["dim"]:
@@ -420,22 +380,6 @@ class Index:
         if row is None:
             row = self._records[i] = {column: self.meta[column].iat[i] for column in META_COLUMNS}
         return result(row, rank, score)
-
-
-def search_together(indexes: list[Index], query, k: int = 10, model=None, **filters) -> list[dict]:
-    """Top-k over several indexes of one model (shards), as if they were one: the query is embedded
-    once, each shard returns its top-k under the filters, and the best k of all are ranked again."""
-    if not indexes:
-        raise BadInput("no index to search")
-    model = model or indexes[0].model
-    vector = indexes[0]._query_vector(query, model)[0]
-    found = []
-    for shard in indexes:
-        shard.check_model_identity(indexes[0].info["model"])
-        if shard.count:
-            found += shard.search(vector, k=k, **filters)
-    found.sort(key=lambda r: -r["score"])
-    return [{**r, "rank": rank} for rank, r in enumerate(found[:k], 1)]
 
 
 def _is_table(path: Path) -> bool:

@@ -69,7 +69,8 @@ def search(
 ):
     """Rank structures by similarity to QUERY (or to --like FILE): the packaged corpus, an --index or --data."""
     from ..api import load, open_index
-    from ..index import MAX_K, search_together
+    from ..index import MAX_K
+    from ..index_shards import search_together
     from ..structures import ReadFailure, iter_crystals
 
     if like is not None and query is not None:
@@ -184,10 +185,11 @@ def index_merge(
     """Merge index shards into one (flat always; sq8/ivfpq shards trained together). To search shards
     without merging: `crystalclip search "..." --index A --index B`."""
     from ..index import INFO_FILE, Index
+    from ..index_shards import merge
 
     if (out / INFO_FILE).exists():
         fail(f"{out} exists: merge into a new directory")
-    merged = Index.merged([Index.load(path) for path in shards])
+    merged = merge([Index.load(path) for path in shards])
     merged.save(out)
     console.print(f"merged {len(shards)} shards: {merged.count:,} structures in {out} ({merged.kind})")
 

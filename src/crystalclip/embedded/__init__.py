@@ -46,7 +46,7 @@ def ensure_index(model, data_dir: Path | None = None, progress=None):
     return index
 
 
-def _corpus_model_sha() -> str | None:
+def _corpus_model_sha() -> str:
     import json
 
     from ..errors import NotFound

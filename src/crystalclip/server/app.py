@@ -155,14 +155,18 @@ def create_app(index_dir=None, model=None) -> FastAPI:
         return {"status": "ok", "structures": index.count, "model": Path(index.info["model"]["path"]).name,
                 "viewer": (STATIC / "vendor" / "3Dmol-min.js").is_file(), "sources": sources}
 
-    def looked_up(structure_id: str) -> tuple[int, object, dict | None]:
-        """(index row, Crystal, corpus record or None) of an indexed structure; 404 if there is none."""
+    def row_of(structure_id: str) -> int:
         if structure_id not in rows:
             raise HTTPException(404, f"no structure with id {structure_id!r} in the index")
-        if structures is not None and (row := structures.row(structure_id)) is not None:
-            record = structures.record(row)
-            return rows[structure_id], structures.crystal(record), record
-        return rows[structure_id], _read_back(structure_id, index.meta.iloc[rows[structure_id]]["path"]), None
+        return rows[structure_id]
+
+    def looked_up(structure_id: str) -> tuple[int, object, dict | None]:
+        """(index row, Crystal, corpus record or None) of an indexed structure; 404 if there is none."""
+        row = row_of(structure_id)
+        if structures is not None and (stored := structures.row(structure_id)) is not None:
+            record = structures.record(stored)
+            return row, structures.crystal(record), record
+        return row, _read_back(structure_id, index.meta.iloc[row]["path"]), None
 
     @app.get("/api/search", response_model=SearchResponse, responses=ERRORS)
     def search(q: str = Query(..., max_length=MAX_QUERY_CHARS, description="what you are looking for, in words"),
@@ -214,9 +218,7 @@ def create_app(index_dir=None, model=None) -> FastAPI:
             _, crystal, _ = looked_up(structure_id)
             return JSONResponse({"data": to_optimade(crystal, structure_id), "meta": {"api_version": "1.2.0"}})
         if structures is None:
-            if structure_id not in rows:
-                raise HTTPException(404, f"no structure with id {structure_id!r} in the index")
-            text = _cif_text(structure_id, index.meta.iloc[rows[structure_id]]["path"])
+            text = _cif_text(structure_id, index.meta.iloc[row_of(structure_id)]["path"])
         else:
             _, crystal, record = looked_up(structure_id)
             text = _corpus_cif(crystal, record)
@@ -246,9 +248,7 @@ def create_app(index_dir=None, model=None) -> FastAPI:
                 crystal_system: str | None = Query(None, max_length=20),
                 source: str | None = Query(None, max_length=200)):
         """Structure -> structure: the indexed structures nearest to this one (itself left out)."""
-        if structure_id not in rows:
-            raise HTTPException(404, f"no structure with id {structure_id!r} in the index")
-        vector = index.faiss.reconstruct(rows[structure_id])
+        vector = index.faiss.reconstruct(row_of(structure_id))
         try:
             found = index.search(vector, k=k + 1, elements=elements, spacegroup=spacegroup,
                                  crystal_system=crystal_system, source=source)
