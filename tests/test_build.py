@@ -108,3 +108,23 @@ def test_titles_join_by_formula_and_never_span_two_splits(tables, tmp_path):
     assert set(rows["formula"]) == {common} and rows["split"].nunique() == 1
     dropped = (formulas == common).sum() - len(rows)
     assert summary["pairs_dropped_across_splits"] == dropped
+
+
+def test_short_facts_name_the_type_of_every_typed_structure(tables, tmp_path):
+    from crystalclip.derive import dataset_facts
+    from crystalclip.text.short_facts import type_name
+
+    _build(tables, tmp_path / "data")
+    data = Dataset(tmp_path / "data")
+    summary = dataset_facts(tmp_path / "data")
+    facts = data.read_texts("facts")
+    typed = data.table[data.table["structure_type"].notna()]
+    assert len(typed) >= 10 and set(facts) == set(typed["id"]) and summary["written"] == len(typed)
+    for id_, kind, system in zip(typed["id"], typed["structure_type"], typed["crystal_system"]):
+        (text,) = facts[id_]
+        assert type_name(kind) in text and len(text.split()) <= 10
+    assert dataset_facts(tmp_path / "data")["distinct"] == summary["distinct"]  # deterministic
+    assert data.read_texts("facts") == facts
+    pool = data.text_pool(["pairs", "facts"], formula_free=True)
+    row = int(np.flatnonzero(data.table["structure_type"].notna())[0])
+    assert len(pool.row_texts[row]) == 2  # its description and its short fact

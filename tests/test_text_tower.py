@@ -147,3 +147,36 @@ def test_cache_computes_once_and_keeps_order(tower, captions, tmp_path, monkeypa
     assert np.load(root / "embeddings.npy").shape == (4, 384)
     assert not [p for p in root.iterdir() if p.suffix == ".tmp"]
     assert cached_text_embeddings(tmp_path, [], tower).shape == (0, 384)
+
+
+def test_cache_keeps_finished_parts_of_a_killed_run(tower, captions, tmp_path, monkeypatch):
+    real = tower.encode
+    calls = []
+
+    def dies_on_second_part(texts, **kw):
+        calls.append(list(texts))
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # killed in the middle of the second part
+        return real(texts, **kw)
+
+    monkeypatch.setattr(tower, "encode", dies_on_second_part)
+    texts = captions[:5]
+    with pytest.raises(KeyboardInterrupt):
+        cached_text_embeddings(tmp_path, texts, tower, part=2)
+    calls.clear()
+    monkeypatch.setattr(tower, "encode", lambda t, **kw: calls.append(list(t)) or real(t, **kw))
+    out = cached_text_embeddings(tmp_path, texts, tower, part=2)
+    assert calls == [texts[2:4], texts[4:]]  # the first part was kept, only the rest is encoded
+    assert np.abs(out - real(texts).numpy()).max() < 1e-5
+
+
+def test_bf16_precision_is_close_and_cached_apart(captions, tmp_path):
+    fp32 = get_text_tower("minilm")
+    bf16 = get_text_tower("minilm", precision="bf16")
+    assert bf16 is not fp32 and bf16.identity() == fp32.identity() + "-bf16"
+    a, b = fp32.encode(captions[:6]), bf16.encode(captions[:6])
+    assert not torch.equal(a, b)  # it did run in bfloat16
+    assert torch.nn.functional.cosine_similarity(a, b).min() > 0.99
+    assert cache_path(tmp_path, fp32) != cache_path(tmp_path, bf16)
+    with pytest.raises(ValueError, match="precision"):
+        TextTowerConfig(precision="fp16")

@@ -18,6 +18,7 @@ from .structures.bonds import read_cif_bonds
 from .text.describe import DESCRIBERS, describe_both, describe_robocrys
 from .text.keywords import document_text, extract_keywords, llm_keywords
 from .text.llm import ChatClient, LLMError
+from .text.short_facts import short_fact
 from .text.title_formulas import join_titles
 from .text.summarize import EXTRACTIVE, Seq2SeqSummarizer, check_model_dir, document_parts, get_summarizer, n_words
 
@@ -216,6 +217,28 @@ def dataset_descriptions(dataset_dir, describer: str = "template", limit: int | 
 
 
 # ---------------------------------------------------------------------- paper titles
+
+
+def dataset_facts(dataset_dir, seed: int = 0, progress: Progress | None = None) -> dict:
+    """A short text of its structure type for every row the prototype matcher named
+    (`texts/facts.parquet`, `text.short_facts`), from the dataset's own columns: no structure is read."""
+    from .structures.properties import spacegroup_symbols
+
+    start = time.perf_counter()
+    data = Dataset(dataset_dir)
+    if "structure_type" not in data.table:
+        raise BadInput(f"{data.directory} has no structure types (no rows described from the structure alone)")
+    symbols = spacegroup_symbols()
+    texts = {}
+    for id_, kind, system, number in zip(data.table["id"], data.table["structure_type"],
+                                         data.table["crystal_system"], data.table["spacegroup_number"]):
+        text = short_fact(kind, system, symbols.get(int(number), ""), str(id_), seed) if isinstance(kind, str) else None
+        if text:
+            texts[str(id_)] = [text]
+    path = data.write_texts("facts", texts)
+    if progress:
+        progress(len(data), len(data))
+    return _summary(start, len(data), [], path, written=len(texts), distinct=len({t[0] for t in texts.values()}))
 
 
 def dataset_titles(dataset_dir, titles_path, id_column: str = "arxiv_id", title_column: str = "title",

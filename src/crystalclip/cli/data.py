@@ -125,6 +125,19 @@ def data_describe(
         dataset, describer=describer, limit=limit, progress=progress, seed=seed))
 
 
+@data_app.command("facts")
+def data_facts(
+    dataset: Annotated[Path, typer.Argument(help="dataset directory")],
+    seed: Annotated[int, typer.Option(help="picks the phrasings")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
+):
+    """A short text naming its structure type ("rock salt", "a cubic spinel-type crystal") for every
+    structure the prototype matcher named. Writes DATASET/texts/facts.parquet."""
+    from ..derive import dataset_facts
+
+    _derive("facts", as_json, lambda progress: dataset_facts(dataset, seed, progress))
+
+
 @data_app.command("titles")
 def data_titles(
     dataset: Annotated[Path, typer.Argument(help="dataset directory")],

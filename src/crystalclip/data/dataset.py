@@ -33,7 +33,7 @@ PAIRS_FILE, REJECTED_FILE, SUMMARY_FILE, GRAPHS_DIR = "pairs.parquet", "rejected
 TEXTS_DIR, SYMMETRY_CACHE, POTENTIAL_CACHE = "texts", "symmetry_cache", "potential_cache"
 ORIGINAL = "pairs"  # the dataset's own texts (titles, captions, ...)
 COMMANDS = {"keywords": "keywords", "summaries": "summarize", "descriptions": "describe",
-            "titles": "titles"}  # kind -> the command that writes it
+            "titles": "titles", "facts": "facts"}  # kind -> the command that writes it
 _COLUMNS_NOT_NEEDED = {"cif"}  # the graphs are stored; CIF text is read only when a crystal is needed
 
 

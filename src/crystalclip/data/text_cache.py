@@ -54,12 +54,31 @@ def _load(root: Path, identity: str) -> tuple[list[str], np.ndarray | None]:
     return texts, emb
 
 
+def _merge(root: Path, identity: str, texts: list[str], new: np.ndarray) -> None:
+    """Append the rows of texts not yet in the cache, under the lock (another process may have
+    appended meanwhile); embeddings are written before the texts that name them."""
+    root.mkdir(parents=True, exist_ok=True)
+    with _locked(root):
+        known, emb = _load(root, identity)
+        seen = set(known)
+        add = [i for i, t in enumerate(texts) if t not in seen]
+        old = np.asarray(emb[: len(known)], dtype=np.float32) if emb is not None \
+            else np.empty((0, new.shape[1]), np.float32)
+        emb = np.concatenate([old, new[add]])
+        with atomic_path(root / "embeddings.npy") as tmp:
+            np.save(tmp, emb)
+        meta = {"identity": identity, "dim": int(emb.shape[1]), "texts": known + [texts[i] for i in add]}
+        with atomic_path(root / "texts.json") as tmp:
+            tmp.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+
+
 def cached_text_embeddings(cache_dir: Path, texts: list[str], tower, batch_size: int = 128,
-                           progress=None) -> np.ndarray:
+                           progress=None, part: int = 32768) -> np.ndarray:
     """(len(texts), dim) float32 rows in the order of ``texts``; only uncached unique texts are encoded.
 
-    ``tower`` must be frozen (its outputs must not change between calls). ``progress``: optional
-    progress(done, total) passed to ``tower.encode`` for the texts that need computing.
+    ``tower`` must be frozen (its outputs must not change between calls). The missing texts are
+    encoded and stored in parts of ``part`` texts, so a killed run keeps what it finished.
+    ``progress``: optional progress(done, total) over the texts that need computing.
     """
     if any(p.requires_grad for p in tower.parameters()):
         raise ValueError("cached_text_embeddings needs a frozen text tower (trainable_layers=0); "
@@ -67,28 +86,16 @@ def cached_text_embeddings(cache_dir: Path, texts: list[str], tower, batch_size:
     texts = [str(t) for t in texts]
     identity = tower.identity()
     root = cache_path(cache_dir, tower)
+    known, _ = _load(root, identity)
+    seen = set(known)
+    missing = list(dict.fromkeys(t for t in texts if t not in seen))
+    for start in range(0, len(missing), part):
+        chunk = missing[start:start + part]
+        report = None if progress is None else (lambda done, _, s=start: progress(s + done, len(missing)))
+        new = tower.encode(chunk, batch_size=batch_size, progress=report).numpy().astype(np.float32)
+        _merge(root, identity, chunk, new)
     known, emb = _load(root, identity)
-    row = {t: i for i, t in enumerate(known)}
-    missing = list(dict.fromkeys(t for t in texts if t not in row))
-    if missing:
-        new = tower.encode(missing, batch_size=batch_size, progress=progress).numpy().astype(np.float32)
-        root.mkdir(parents=True, exist_ok=True)
-        with _locked(root):
-            known, emb = _load(root, identity)  # again: another process may have appended meanwhile
-            row = {t: i for i, t in enumerate(known)}
-            add = [i for i, t in enumerate(missing) if t not in row]
-            old = np.asarray(emb[: len(known)], dtype=np.float32) if emb is not None \
-                else np.empty((0, new.shape[1]), np.float32)
-            emb = np.concatenate([old, new[add]])
-            for i in add:
-                row[missing[i]] = len(row)
-            known = known + [missing[i] for i in add]
-            with atomic_path(root / "embeddings.npy") as tmp:
-                np.save(tmp, emb)
-            meta = {"identity": identity, "dim": int(emb.shape[1]), "texts": known}
-            with atomic_path(root / "texts.json") as tmp:
-                tmp.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-    dim = emb.shape[1] if emb is not None else tower.dim
     if not texts:
-        return np.empty((0, dim), np.float32)
+        return np.empty((0, emb.shape[1] if emb is not None else tower.dim), np.float32)
+    row = {t: i for i, t in enumerate(known)}
     return np.ascontiguousarray(emb[[row[t] for t in texts]], dtype=np.float32)

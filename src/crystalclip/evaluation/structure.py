@@ -8,14 +8,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..structures.symmetry import CRYSTAL_SYSTEMS
+from ..text.short_facts import type_name as type_prompt  # the prompt is the type's name
 
 MIN_MEMBERS = 10
 SYSTEM_PROMPT = "a {} crystal structure"
-
-
-def type_prompt(structure_type: str) -> str:
-    """"rock salt (NaCl, B1)" -> "rock salt": the name, without the aliases in brackets."""
-    return structure_type.split(" (")[0].strip()
 
 
 def _mean_ci(values: np.ndarray, resamples: int = 1000, seed: int = 0) -> dict:

