@@ -165,3 +165,22 @@ def test_cli_writes_derived_texts(dataset):
     assert len(descriptions) == 20 and all("space group" in t[0] for t in descriptions.values())
     result = runner.invoke(app, ["data", "keywords", str(dataset), "--llm-url", "http://127.0.0.1:9/v1"])
     assert result.exit_code == 2 and "--llm-model" in result.output
+
+
+def test_batches_come_from_worker_processes_and_memory_mapped_features(dataset, tmp_path):
+    """train.workers > 0: DataLoader processes assemble the batches; the frozen tower's features are
+    gathered from the memory-mapped cache (no dense copy), equal to the dense ones."""
+    from crystalclip.data.text_cache import CachedRows
+
+    data = Dataset(dataset)
+    model = CrystalClip(load_recipe("default").model)
+    rows = data.feature_rows(data.texts, model.text_tower)
+    assert isinstance(rows, CachedRows) and isinstance(rows.array, np.memmap | np.ndarray)
+    assert not rows.array.flags.writeable  # the mapping itself, read-only, not a copy
+    picked = torch.tensor([5, 0, 5, len(data.texts) - 1])
+    assert torch.equal(rows[picked], data.tower_features(data.texts, model.text_tower)[picked])
+    recipe = load_recipe("default", {**FAST, "train.epochs": 2, "train.workers": 2})
+    summary = train(dataset, recipe, tmp_path / "run", progress_bar=False)
+    assert summary["epochs"] == 2 and summary["best_val_R@10"] > 10 / len(data.rows("val"))
+    with pytest.raises(ValueError, match="workers"):
+        load_recipe("default", {"train.workers": -1})

@@ -36,7 +36,7 @@ def embed_rows(model, graphs: GraphStore, rows: np.ndarray, formula_features: to
     for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
         batch = collate_graphs([graphs[int(r)] for r in chunk]).to(device)
-        index = torch.as_tensor(chunk)
+        index = torch.tensor(np.asarray(chunk))  # a copy: rows may be a read-only view
         formulas = None if formula_features is None else formula_features[index].to(device)
         sym = None if symmetry is None else (symmetry[0][index].to(device), symmetry[1][index].to(device))
         pot = None if potential is None else potential[index].to(device)

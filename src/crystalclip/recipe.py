@@ -37,10 +37,13 @@ class TrainConfig:
     sources: list[str] | None = None  # None = every source in the dataset
     max_minutes: float | None = None  # a wall-clock budget the cosine schedule follows
     epoch_rows: int | None = None  # rows per epoch (validate more often than once a pass)
+    workers: int = 0  # DataLoader processes assembling batches beside the training step (0: in the step)
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 2:
             raise ValueError("epochs must be >= 1 and batch_size >= 2")
+        if self.workers < 0:
+            raise ValueError("workers must be >= 0")
 
 
 @dataclass

@@ -84,7 +84,7 @@ class ClipModule(L.LightningModule):
             features = tower.encode([self.data.texts[i] for i in self.val_text_ids])
         else:  # from the dataset's cache, once
             if self.val_text_features is None:
-                self.val_text_features = self.data.text_features(tower)[torch.as_tensor(self.val_text_ids)]
+                self.val_text_features = self.data.feature_rows(self.data.texts, tower)[self.val_text_ids]
             features = self.val_text_features
         metrics = retrieval_metrics(embed_text_features(self.model, features), crystals, self.val_owners)
         self.log("val_R@10", metrics["text_to_crystal"]["R@10"], prog_bar=True, sync_dist=True)
@@ -194,12 +194,12 @@ def _train_stage(data_dir, recipe: Recipe, out: Path, model: CrystalClip | None,
     if len(rows) < 2 or len(data.rows("val", train_cfg.sources)) < 2:
         raise BadInput(f"{data_dir}: too few train/val rows to train on ({len(rows)} train)")
 
-    formula_features = data.formula_features(model.formula_tower) if model.config.composition_channel else None
+    # cached features stay memory-mapped (gathered per batch), so memory does not grow with the texts;
     # a fine-tuned tower changes: its texts go through it every step instead of through the cache
-    text_features = data.text_features(model.text_tower, pool) if model.text_tower.frozen else None
-    free_features = None
-    if model.text_tower.frozen and pool.formula_free is not None:
-        free_features = data.tower_features(pool.formula_free, model.text_tower)
+    frozen = model.text_tower.frozen
+    formula_features = data.feature_rows(data.formulas, model.formula_tower) if model.config.composition_channel else None
+    text_features = data.feature_rows(pool.texts, model.text_tower) if frozen else None
+    free_features = data.feature_rows(pool.formula_free, model.text_tower) if frozen and pool.formula_free is not None else None
     augmentation = recipe.augment
     if model.text_tower.tokenizer.mask_token:
         augmentation = dataclasses.replace(augmentation, mask_token=model.text_tower.tokenizer.mask_token)
@@ -212,7 +212,8 @@ def _train_stage(data_dir, recipe: Recipe, out: Path, model: CrystalClip | None,
     sampler = torch.utils.data.RandomSampler(rows.tolist(), num_samples=epoch_rows, generator=generator)
     loader = torch.utils.data.DataLoader(
         rows.tolist(), batch_size=train_cfg.batch_size, sampler=sampler,
-        drop_last=epoch_rows > train_cfg.batch_size, collate_fn=collate, num_workers=0)
+        drop_last=epoch_rows > train_cfg.batch_size, collate_fn=collate, num_workers=train_cfg.workers,
+        persistent_workers=train_cfg.workers > 0)
     module = ClipModule(recipe, model, data, graphs, formula_features, symmetry, potential, steps_per_epoch=len(loader))
 
     from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar

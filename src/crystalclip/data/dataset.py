@@ -150,6 +150,13 @@ class Dataset:
             self._cifs = pq.read_table(self.pairs_path, columns=["cif"]).column("cif").to_pylist()
         return self._cifs
 
+    def iter_cifs(self, batch_rows: int = 2048):
+        """Every row's CIF text in order, read from disk a batch at a time (never all at once)."""
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(self.pairs_path).iter_batches(batch_size=batch_rows, columns=["cif"]):
+            yield from batch.column(0).to_pylist()
+
     def crystal(self, row: int):
         """The structure of a row, parsed again from its CIF (augmentations, descriptions)."""
         return row_crystal(str(self.table["id"].iat[row]), self.cifs()[row])
@@ -237,15 +244,18 @@ class Dataset:
             cached = np.load(path, allow_pickle=False)
             if len(cached["ids"]) == len(ids) and (cached["ids"] == ids).all():
                 return torch.from_numpy(cached["numbers"]), torch.from_numpy(cached["values"])
-        tasks = [(str(i), cif, symprec) for i, cif in zip(ids, self.cifs())]
         workers = workers or min(2, os.cpu_count() or 1)
-        if workers > 1 and len(tasks) > 256:
-            import multiprocessing
+        import multiprocessing
 
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
-                results = pool.map(_symmetry_of_row, tasks, chunksize=64)
-        else:
-            results = [_symmetry_of_row(task) for task in tasks]
+        pool = multiprocessing.get_context("fork").Pool(workers) if workers > 1 and len(ids) > 256 else None
+        results, cifs = [], self.iter_cifs()
+        try:
+            for start in range(0, len(ids), 8192):  # a slice of the CIFs in memory at a time
+                tasks = [(str(i), next(cifs), symprec) for i in ids[start:start + 8192]]
+                results += pool.map(_symmetry_of_row, tasks, chunksize=64) if pool else map(_symmetry_of_row, tasks)
+        finally:
+            if pool:
+                pool.close()
         numbers = np.array([n for n, _ in results], np.int64)
         values = np.stack([v for _, v in results]) if results else np.zeros((0, 0), np.float32)
         with atomic_path(path) as tmp:
@@ -259,16 +269,17 @@ class Dataset:
         resumes with the parts it lacks, and a complete cache runs no forward pass."""
         root = self.directory / POTENTIAL_CACHE / identity
         ids = self.table["id"].astype(str).tolist()
-        parts = []
+        parts, cifs = [], self.iter_cifs(part)
         for number, start in enumerate(range(0, len(ids), part)):
             path = root / f"part-{number:05d}.npz"
             chunk = ids[start:start + part]
+            texts = [next(cifs) for _ in chunk]
             if path.is_file():
                 cached = np.load(path, allow_pickle=False)
                 if cached["ids"].tolist() == chunk:
                     parts.append(cached["values"])
                     continue
-            values = np.asarray(compute([self.crystal(row) for row in range(start, start + len(chunk))]), np.float32)
+            values = np.asarray(compute([row_crystal(i, cif) for i, cif in zip(chunk, texts)]), np.float32)
             with atomic_path(path) as tmp:
                 with open(tmp, "wb") as handle:
                     np.savez(handle, ids=np.array(chunk), values=values)
@@ -278,6 +289,11 @@ class Dataset:
         return torch.from_numpy(np.concatenate(parts) if parts else np.zeros((0, 0), np.float32))
 
     def tower_features(self, strings: list[str], tower) -> torch.Tensor:
-        from .text_cache import cached_text_embeddings
+        return self.feature_rows(strings, tower)[np.arange(len(strings))]
 
-        return torch.from_numpy(np.ascontiguousarray(cached_text_embeddings(self.directory, strings, tower)))
+    def feature_rows(self, strings: list[str], tower):
+        """The frozen tower's features of `strings` as `text_cache.CachedRows`: memory-mapped, gathered
+        per batch (training), not copied."""
+        from .text_cache import cached_text_rows
+
+        return cached_text_rows(self.directory, strings, tower)

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..fileio import atomic_path
 
@@ -72,16 +73,45 @@ def _merge(root: Path, identity: str, texts: list[str], new: np.ndarray) -> None
             tmp.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
 
 
+class CachedRows:
+    """Rows of the memory-mapped cache, gathered when indexed: what training holds instead of a dense
+    copy, so memory does not grow with the number of texts (DataLoader workers share the pages)."""
+
+    def __init__(self, array: np.ndarray, index: np.ndarray):
+        self.array, self.index = array, index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.index), self.array.shape[1]
+
+    def __getitem__(self, rows) -> torch.Tensor:
+        picked = self.index[np.asarray(rows.cpu() if isinstance(rows, torch.Tensor) else rows)]
+        order = np.argsort(picked, kind="stable")  # ascending file offsets read the mapping in order
+        out = np.empty((len(picked), self.array.shape[1]), np.float32)
+        out[order] = self.array[picked[order]]
+        return torch.from_numpy(out)
+
+
 def cached_text_embeddings(cache_dir: Path, texts: list[str], tower, batch_size: int = 128,
                            progress=None, part: int = 32768) -> np.ndarray:
-    """(len(texts), dim) float32 rows in the order of ``texts``; only uncached unique texts are encoded.
+    """(len(texts), dim) float32 rows in the order of ``texts`` (`cached_text_rows`, gathered)."""
+    rows = cached_text_rows(cache_dir, texts, tower, batch_size, progress, part)
+    return rows[np.arange(len(rows))].numpy() if len(rows) else np.empty((0, rows.array.shape[1]), np.float32)
+
+
+def cached_text_rows(cache_dir: Path, texts: list[str], tower, batch_size: int = 128,
+                     progress=None, part: int = 32768) -> CachedRows:
+    """The cached features of ``texts``, in their order; only uncached unique texts are encoded.
 
     ``tower`` must be frozen (its outputs must not change between calls). The missing texts are
     encoded and stored in parts of ``part`` texts, so a killed run keeps what it finished.
     ``progress``: optional progress(done, total) over the texts that need computing.
     """
     if any(p.requires_grad for p in tower.parameters()):
-        raise ValueError("cached_text_embeddings needs a frozen text tower (trainable_layers=0); "
+        raise ValueError("the text cache needs a frozen text tower (trainable_layers=0); "
                          "a trained tower's outputs change every step")
     texts = [str(t) for t in texts]
     identity = tower.identity()
@@ -95,7 +125,7 @@ def cached_text_embeddings(cache_dir: Path, texts: list[str], tower, batch_size:
         new = tower.encode(chunk, batch_size=batch_size, progress=report).numpy().astype(np.float32)
         _merge(root, identity, chunk, new)
     known, emb = _load(root, identity)
-    if not texts:
-        return np.empty((0, emb.shape[1] if emb is not None else tower.dim), np.float32)
+    if emb is None:
+        emb = np.empty((0, tower.dim), np.float32)
     row = {t: i for i, t in enumerate(known)}
-    return np.ascontiguousarray(emb[[row[t] for t in texts]], dtype=np.float32)
+    return CachedRows(emb, np.array([row[t] for t in texts], np.int64))

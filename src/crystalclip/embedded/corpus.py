@@ -8,7 +8,8 @@ stored as float16, so that a first search loads files and embeds nothing.
 structure; meta.parquet; index.json, which records the model, and the stored vectors' recall@10 against
 float32 on real text queries, beside what 8-bit SQ8 would have scored) plus structures-NN.parquet: per structure its arrays (structures/arrays.py), its
 link-ready reference and its paired texts, read only when a structure is opened (details, CIF).
-Every stored vector is the model's embedding of exactly the stored arrays (`from_arrays`).
+Every stored vector is the model's embedding of the dataset's structure, from the dataset's graphs
+and caches (nothing is featurized twice); the stored arrays hold that structure to 0.0002 Å (arrays.py).
 """
 from __future__ import annotations
 
@@ -105,11 +106,12 @@ def build_corpus(data_dir, out: Path | None = None, model=None, progress=None) -
     work.mkdir(parents=True, exist_ok=True)
     (work / "key").write_text(key)
     table = data.table
+    inputs = _row_inputs(data, model)
     parts = range(0, len(table), PART_ROWS)
     for number, start in enumerate(parts):
         path = work / f"part-{number:05d}.parquet"
         if not path.is_file():
-            _embed_part(data, model, range(start, min(start + PART_ROWS, len(table))), path)
+            _embed_part(data, model, range(start, min(start + PART_ROWS, len(table))), path, inputs)
         if progress:
             progress(min(start + PART_ROWS, len(table)), len(table))
     summary = _assemble(data, model, sorted(work.glob("part-*.parquet")), out)
@@ -117,23 +119,28 @@ def build_corpus(data_dir, out: Path | None = None, model=None, progress=None) -
     return summary
 
 
-def _embed_part(data, model, rows: range, path: Path) -> None:
-    table = data.table
-    records, crystals, failed = [], [], []
+def _row_inputs(data, model) -> dict:
+    """What the model reads of every row, from the dataset's stores and caches (graphs, the frozen
+    tower's formula features, symmetry inputs): computed once, not again per structure."""
+    from ..encoding import row_potential, row_symmetry
+
+    clip = model.clip
+    return {"graphs": data.check_graphs(model.graph_config),
+            "formula_features": data.feature_rows(data.formulas, clip.formula_tower) if clip.config.composition_channel else None,
+            "symmetry": row_symmetry(clip, data), "potential": row_potential(clip, data)}
+
+
+def _embed_part(data, model, rows: range, path: Path, inputs: dict) -> None:
+    from ..encoding import embed_rows
+
+    records, failed = [], []
     for row in rows:
-        structure_id = str(table["id"].iat[row])
         try:
-            arrays = to_arrays(data.crystal(row))
+            records.append({"row": row, **to_arrays(data.crystal(row))})
         except ValueError as error:  # BadInput / StructureError: the dataset's CIF no longer reads
-            failed.append((structure_id, str(error)))
-            continue
-        records.append({"row": row, **arrays})
-        crystals.append(from_arrays(structure_id, *(arrays[c] for c in ARRAY_COLUMNS)))
-    encoded = model.encode_crystals(crystals, errors="skip")
-    failed += [(crystals[i].id, reason) for i, reason in encoded.failures]
-    kept = [records[i] for i in encoded.index]
-    frame = pd.DataFrame(kept, columns=["row", *ARRAY_COLUMNS])
-    frame["embedding"] = list(encoded.embeddings.astype(np.float32))
+            failed.append((str(data.table["id"].iat[row]), str(error)))
+    frame = pd.DataFrame(records, columns=["row", *ARRAY_COLUMNS])
+    frame["embedding"] = list(embed_rows(model.clip, rows=frame["row"].to_numpy(), **inputs))
     failures = pd.DataFrame(failed, columns=["id", "reason"])
     with atomic_path(path.with_suffix(".failed.csv")) as tmp:
         failures.to_csv(tmp, index=False)

@@ -3,7 +3,7 @@
 Fractional coordinates are stored as uint16 steps of 1/65536 of a lattice vector (at most 0.0002 Å off
 in a 30 Å cell, finer than most CIFs' 4-5 decimals); the lattice stays float32. An ordered structure
 stores one atomic number per site; a disordered one also lists, per (site, element) entry, its site
-and occupancy. `from_arrays(to_arrays(c))` is the structure every stored embedding was computed from.
+and occupancy. `from_arrays(to_arrays(c))` is `c` to within that rounding.
 """
 from __future__ import annotations
 
