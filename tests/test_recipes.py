@@ -71,6 +71,30 @@ def test_text_pool_merges_derived_texts(dataset):
         data.text_pool("summaries")
 
 
+def test_a_split_reads_its_own_texts_and_a_fixed_share_of_twins(dataset):
+    """of_rows: the training rows' texts only; with_twins: a fixed, seeded share of the texts replaced
+    by their formula-free twins for the whole run (one form of each text for the tower to read)."""
+    data = Dataset(dataset)
+    full = data.text_pool("pairs", formula_free=True)
+    train = data.rows("train")
+    pool = full.of_rows(train)
+    held_out = np.setdiff1d(np.arange(len(data)), train)
+    assert all(len(pool.row_texts[r]) == 0 for r in held_out)
+    assert {pool.texts[i] for r in train for i in pool.row_texts[r]} == {full.texts[i] for r in train for i in full.row_texts[r]}
+    assert not {pool.texts[i] for r in train for i in pool.row_texts[r]} & \
+        ({full.texts[i] for r in held_out for i in full.row_texts[r]} - {full.texts[i] for r in train for i in full.row_texts[r]})
+    half = pool.with_twins(0.5, seed=0)
+    twins = dict(zip(pool.texts, pool.formula_free))
+    changed = [t for t in pool.texts if twins[t] != t]
+    swapped = [t for t in changed if twins[t] in half.texts and t not in half.texts]
+    assert 0.3 < len(swapped) / len(changed) < 0.7  # about half of the texts that have another form
+    assert pool.with_twins(0.5, seed=0).texts == half.texts != pool.with_twins(0.5, seed=1).texts
+    assert pool.with_twins(0.0).texts == pool.texts and set(pool.with_twins(1.0).texts) <= set(pool.formula_free)
+    assert [len(r) for r in half.row_texts] == [len(r) for r in pool.row_texts]
+    with pytest.raises(ValueError, match="formula_free_by"):
+        load_recipe("default", {"augment.formula_free_by": "epoch"})
+
+
 def test_augmented_views_move_atoms_and_change_texts(dataset):
     data = Dataset(dataset)
     rows = data.rows("train")[:8].tolist()

@@ -186,8 +186,13 @@ def _train_stage(data_dir, recipe: Recipe, out: Path, model: CrystalClip | None,
     data = Dataset(data_dir)
     model = model or CrystalClip(recipe.model)
     graphs = data.check_graphs(model.config.graph)  # the model's graph settings, or one clear line
-    pool = data.text_pool(recipe.data.texts, formula_free=recipe.augment.formula_free > 0)
+    augmentation = recipe.augment
     rows = data.rows("train", train_cfg.sources)
+    # the training rows' texts only: the tower never reads a held-out row's texts for training
+    pool = data.text_pool(recipe.data.texts, formula_free=augmentation.formula_free > 0).of_rows(rows)
+    if augmentation.formula_free and augmentation.formula_free_by == "text":
+        pool = pool.with_twins(augmentation.formula_free, train_cfg.seed)
+        augmentation = dataclasses.replace(augmentation, formula_free=0.0)
     rows = rows[pool.has_text(rows)]
     if train_cfg.max_sites:
         rows = rows[data.table["num_sites"].to_numpy()[rows] <= train_cfg.max_sites]
@@ -200,7 +205,6 @@ def _train_stage(data_dir, recipe: Recipe, out: Path, model: CrystalClip | None,
     formula_features = data.feature_rows(data.formulas, model.formula_tower) if model.config.composition_channel else None
     text_features = data.feature_rows(pool.texts, model.text_tower) if frozen else None
     free_features = data.feature_rows(pool.formula_free, model.text_tower) if frozen and pool.formula_free is not None else None
-    augmentation = recipe.augment
     if model.text_tower.tokenizer.mask_token:
         augmentation = dataclasses.replace(augmentation, mask_token=model.text_tower.tokenizer.mask_token)
     symmetry, potential = row_symmetry(model, data), row_potential(model, data)

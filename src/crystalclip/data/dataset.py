@@ -57,6 +57,27 @@ class TextPool:
                 twin.setdefault(text, other)
         return cls(list(index), row_texts, [twin[t] for t in index])
 
+    def of_rows(self, rows: np.ndarray) -> "TextPool":
+        """The texts of `rows` only (the other rows get none): what a training split reads."""
+        keep = np.zeros(len(self.row_texts), bool)
+        keep[np.asarray(rows, dtype=np.int64)] = True
+        per_row = [[self.texts[i] for i in ids] if k else [] for ids, k in zip(self.row_texts, keep)]
+        free = None if self.formula_free is None else \
+            [[self.formula_free[i] for i in ids] if k else [] for ids, k in zip(self.row_texts, keep)]
+        return TextPool.from_lists(per_row, free)
+
+    def with_twins(self, fraction: float, seed: int = 0) -> "TextPool":
+        """A fixed `fraction` of the texts replaced by their formula-free twins for a whole run (each
+        text decided once by a hash of itself and the seed): the tower reads one form of each text
+        instead of both, half the work of swapping per step."""
+        import hashlib
+
+        def drawn(text: str) -> float:
+            return int.from_bytes(hashlib.blake2b(f"{seed}|{text}".encode(), digest_size=8).digest(), "big") / 2**64
+
+        picked = [twin if drawn(text) < fraction else text for text, twin in zip(self.texts, self.formula_free)]
+        return TextPool.from_lists([[picked[i] for i in ids] for ids in self.row_texts])
+
     def has_text(self, rows: np.ndarray) -> np.ndarray:
         return np.array([len(self.row_texts[int(r)]) > 0 for r in rows], dtype=bool)
 

@@ -38,10 +38,15 @@ class Augmentation:
     mask_fraction: float = 0.0
     mask_token: str = "[MASK]"
     formula_free: float = 0.0
+    # "step": each step swaps a text with that probability (both forms go through the tower);
+    # "text": each distinct text is swapped or not once for the run (one form of each is read)
+    formula_free_by: str = "step"
 
     def __post_init__(self):
         if not 0.0 <= self.formula_free <= 1.0:
             raise ValueError(f"formula_free is a probability, not {self.formula_free}")
+        if self.formula_free_by not in ("step", "text"):
+            raise ValueError(f"formula_free_by is 'step' or 'text', not {self.formula_free_by!r}")
 
     @property
     def crystals(self) -> bool:
