@@ -130,11 +130,17 @@ def index_command(
              "sq8 and ivfpq are compressed from the exact index at the end, their recall@10 measured")] = "flat",
     workers: Annotated[int, typer.Option(help="processes that build graphs while the model encodes (0: none)")] = 0,
     device: Annotated[str, typer.Option(help="where the model encodes: auto (a GPU when there is one) | cpu | cuda | cuda:N")] = "auto",
+    devices: Annotated[str, typer.Option(help="processes per node, one per device (Lightning, as in `train`): a count or 'auto'")] = "1",
+    num_nodes: Annotated[int, typer.Option(help="nodes (torchrun / SLURM srun start one process per device)")] = 1,
+    strategy: Annotated[str, typer.Option(help="auto | ddp: with several devices or nodes each rank embeds a share of the inputs")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
 ):
-    """Embed PATHS into a searchable index; re-running continues where it stopped and adds only new files."""
+    """Embed PATHS into a searchable index; re-running continues where it stopped and adds only new files.
+
+    With --devices N (and --num-nodes M) every rank embeds every (N·M)-th input into its own shard,
+    resumable like any index, and rank 0 merges the shards into --out."""
     from ..api import load
-    from ..index import FAILED_FILE, INFO_FILE, Index
+    from ..index import INFO_FILE, Index
     from ..index_kinds import check_kind
 
     kind = "hnsw" if ann else check_kind(kind)
@@ -142,6 +148,12 @@ def index_command(
     for path in paths:
         if not path.exists():
             fail(f"no such file or folder: {path}")
+    if devices != "1" or num_nodes > 1:
+        index, counts = _index_on_ranks(paths, out, model, kind, workers, devices, num_nodes, strategy)
+        if index is None:
+            return  # not rank 0: rank 0 merges and reports
+        _report(out, index, counts, as_json)
+        return
     clip = load(model, device=device)
     if (out / INFO_FILE).exists() and building != out:
         fail(f"{out} is a finished {kind} index: add to it from Python (Index.add) or write a new --out")
@@ -160,6 +172,48 @@ def index_command(
         index = index.compressed(kind)
         index.save(out)
         shutil.rmtree(building)
+    _report(out, index, counts, as_json)
+
+
+def _index_on_ranks(paths, out: Path, model: str, kind: str, workers: int, devices: str, num_nodes: int, strategy: str):
+    """Each rank (Lightning Fabric: the processes `train` would start, one per device) embeds its
+    share of the inputs into `out/../.out.rank-R-of-W`; after a barrier rank 0 merges the shards."""
+    import torch
+    from lightning.fabric import Fabric
+
+    from ..api import load
+    from ..index import INFO_FILE, Index
+    from ..index_shards import merge
+    from ..structures import expand_inputs
+
+    fabric = Fabric(accelerator="auto", devices=int(devices) if devices.isdigit() else devices,
+                    num_nodes=num_nodes, strategy="ddp" if strategy == "auto" else strategy)
+    fabric.launch()
+    rank, world = fabric.global_rank, fabric.world_size
+    clip = load(model, device=str(fabric.device))
+    shards = [out.with_name(f".{out.name}.rank-{r}-of-{world}") for r in range(world)]
+    mine = shards[rank]
+    index = Index.load(mine) if (mine / INFO_FILE).exists() else Index.empty(clip, ann=kind == "hnsw")
+    index.check_model(clip)
+    counts = index.add(expand_inputs(paths)[rank::world], clip, checkpoint=mine, workers=workers)
+    index.save(mine)  # also a rank that had nothing to embed leaves its (empty) shard
+    totals = fabric.all_reduce(torch.tensor(list(counts.values()), dtype=torch.float64), reduce_op="sum")
+    counts = {key: int(value) for key, value in zip(counts, totals.tolist())}
+    fabric.barrier()
+    if rank != 0:
+        return None, counts
+    merged = merge([Index.load(shard) for shard in shards])
+    if kind in ("sq8", "ivfpq"):
+        merged = merged.compressed(kind)
+    merged.save(out)
+    for shard in shards:
+        shutil.rmtree(shard)
+    return merged, counts
+
+
+def _report(out: Path, index, counts: dict, as_json: bool) -> None:
+    from ..index import FAILED_FILE
+
     summary = {"index": str(out), **counts, "count": index.count, "kind": index.kind,
                "recall_at_10": index.recall_at_10, "model": index.info["model"]["path"],
                "failed_inputs": index.failed.to_dict("records")}
