@@ -36,9 +36,18 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an exited child that its parent has not reaped keeps its /proc entry)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def sample(pid: int, every: float = 2.0) -> dict:
     peak = {"anon": 0, "file": 0, "total": 0}
-    while os.path.exists(f"/proc/{pid}"):
+    while _running(pid):
         anon = file = 0
         for p in _tree(pid):
             try:
