@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 
 from .data.dataset import Dataset
@@ -47,6 +48,9 @@ class ClipModule(L.LightningModule):
         self.val_rows = data.rows("val", recipe.train.sources)
         self.val_text_ids, self.val_owners = split_queries(data, self.val_rows)
         self.val_text_features = None
+        if model.text_tower.frozen:  # the validation texts' features, once, before training starts
+            texts = [data.texts[i] for i in self.val_text_ids]
+            self.val_text_features = data.feature_rows(texts, model.text_tower)[np.arange(len(texts))]
         self.strict_loading = not model.text_tower.frozen  # a frozen tower is left out of checkpoints
 
     def on_save_checkpoint(self, checkpoint):
@@ -80,12 +84,8 @@ class ClipModule(L.LightningModule):
         crystals = embed_rows(self.model, self.graphs, self.val_rows, self.formula_features, symmetry=self.symmetry,
                               potential=self.potential)
         tower = self.model.text_tower
-        if not tower.frozen:  # a fine-tuned tower: features from its current weights
-            features = tower.encode([self.data.texts[i] for i in self.val_text_ids])
-        else:  # from the dataset's cache, once
-            if self.val_text_features is None:
-                self.val_text_features = self.data.feature_rows(self.data.texts, tower)[self.val_text_ids]
-            features = self.val_text_features
+        features = self.val_text_features if tower.frozen else \
+            tower.encode([self.data.texts[i] for i in self.val_text_ids])  # a fine-tuned tower: its current weights
         metrics = retrieval_metrics(embed_text_features(self.model, features), crystals, self.val_owners)
         self.log("val_R@10", metrics["text_to_crystal"]["R@10"], prog_bar=True, sync_dist=True)
         self.log("val_MRR", metrics["text_to_crystal"]["MRR"], sync_dist=True)
