@@ -43,16 +43,28 @@ def _locked(root: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+_LOADED: dict[Path, tuple[tuple, list[str], np.ndarray]] = {}  # root -> (file stamps, texts, mapping)
+
+
 def _load(root: Path, identity: str) -> tuple[list[str], np.ndarray | None]:
+    """The cache's texts and memory-mapped rows; read again only when its files changed (a cache of
+    400k texts has a 200 MB texts.json, and evaluation looks texts up many times)."""
     try:
-        meta = json.loads((root / "texts.json").read_text(encoding="utf-8"))
-        emb = np.load(root / "embeddings.npy", mmap_mode="r")
+        stamps = tuple((p.stat().st_mtime_ns, p.stat().st_size) for p in (root / "texts.json", root / "embeddings.npy"))
+        if root in _LOADED and _LOADED[root][0] == stamps:
+            texts, emb = _LOADED[root][1:]
+        else:
+            meta = json.loads((root / "texts.json").read_text(encoding="utf-8"))
+            emb = np.load(root / "embeddings.npy", mmap_mode="r")
+            if meta.get("identity") != identity:
+                return [], None  # a foreign cache: rebuild
+            texts = meta.get("texts", [])
+            _LOADED[root] = (stamps, texts, emb)
     except (FileNotFoundError, json.JSONDecodeError, ValueError):
         return [], None
-    texts = meta.get("texts", [])
-    if meta.get("identity") != identity or emb.ndim != 2 or emb.shape[0] < len(texts):
-        return [], None  # foreign or inconsistent cache: rebuild
-    return texts, emb
+    if emb.ndim != 2 or emb.shape[0] < len(texts):
+        return [], None  # inconsistent cache: rebuild
+    return list(texts), emb
 
 
 def _merge(root: Path, identity: str, texts: list[str], new: np.ndarray) -> None:

@@ -15,15 +15,17 @@ COORD_STEPS = 65536
 
 
 def to_arrays(crystal: Crystal) -> dict:
-    """{"lattice": 9 float32, "frac": 3n uint16, "z": uint8 per entry, "site", "occupancy"} for one crystal;
+    """{"lattice": 9 float32, "frac": 3n uint16, "z": uint8 per entry, "site", "occupancy" (float64: a formula
+    of fractional occupancies reads as before storage)} for one crystal;
     `site` and `occupancy` are empty for an ordered structure (one entry per site, occupancy 1)."""
     frac = np.round(np.mod(crystal.frac_coords, 1.0) * COORD_STEPS).astype(np.int64) % COORD_STEPS
-    site, z, occupancy = crystal.species_arrays()
+    site, z, _ = crystal.species_arrays()
+    occupancy = np.array([v for s in crystal.species for v in s.values()], np.float64)  # not species_arrays' float32
     ordered = crystal.is_ordered
     return {"lattice": crystal.lattice.astype(np.float32).ravel(), "frac": frac.astype(np.uint16).ravel(),
             "z": z.astype(np.uint8),
             "site": np.zeros(0, np.uint16) if ordered else site.astype(np.uint16),
-            "occupancy": np.zeros(0, np.float32) if ordered else occupancy.astype(np.float32)}
+            "occupancy": np.zeros(0, np.float64) if ordered else occupancy.astype(np.float64)}
 
 
 def from_arrays(id_: str, lattice, frac, z, site=(), occupancy=()) -> Crystal:
