@@ -44,7 +44,12 @@ def test_stored_vectors_are_the_default_models_embeddings(shipped, default_model
     fresh = default_model.encode_crystals(crystals)
     stored = shipped.faiss.reconstruct_batch(np.array(picked, dtype=np.int64))
     cosine = np.sum(fresh * stored, axis=1) / np.linalg.norm(stored, axis=1)
-    assert len(picked) >= 200 and cosine.min() >= 0.999, (cosine.min(), shipped.meta["id"].iloc[picked[cosine.argmin()]])
+    # The vectors are the model's embedding of the dataset's structure; the arrays hold it to 0.0002 Å,
+    # which spglib can read as less symmetric in a fragile disordered cell (amcsd:16427, split F
+    # sites: Fm-3m from the CIF, P1 from the arrays). A stale corpus fails every row, not one in 50.
+    off = [(shipped.meta["id"].iloc[picked[i]], round(float(cosine[i]), 3)) for i in np.flatnonzero(cosine < 0.999)]
+    assert len(picked) >= 200 and len(off) <= len(picked) // 50 and np.median(cosine) >= 0.9999, off
+    assert all(id_.startswith(("amcsd:", "core-mof:")) for id_, _ in off), off  # disordered sources only
 
 
 def test_a_search_needs_no_embedding(shipped, default_model, monkeypatch):
