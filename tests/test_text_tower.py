@@ -11,12 +11,18 @@ from torch import nn
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # guard only: the code must not need it
 
 from .conftest import mp40_table  # noqa: E402
-from crystalclip.data.text_cache import cache_path, cached_text_embeddings  # noqa: E402
+from crystalclip.data.text_cache import cache_path, cached_text_rows  # noqa: E402
 from crystalclip.models.text import (  # noqa: E402
     TextTower, TextTowerConfig, default_text_model_path, get_text_tower)
 
 
 pytestmark = pytest.mark.usefixtures("no_network")
+
+
+def cached_text_embeddings(cache_dir, texts, tower, **options) -> np.ndarray:
+    """The cache's rows of `texts` as one dense array."""
+    rows = cached_text_rows(cache_dir, texts, tower, **options)
+    return rows[np.arange(len(rows))].numpy()
 
 
 @pytest.fixture(scope="module")

@@ -107,13 +107,6 @@ class CachedRows:
         return torch.from_numpy(out)
 
 
-def cached_text_embeddings(cache_dir: Path, texts: list[str], tower, batch_size: int = 128,
-                           progress=None, part: int = 32768) -> np.ndarray:
-    """(len(texts), dim) float32 rows in the order of ``texts`` (`cached_text_rows`, gathered)."""
-    rows = cached_text_rows(cache_dir, texts, tower, batch_size, progress, part)
-    return rows[np.arange(len(rows))].numpy() if len(rows) else np.empty((0, rows.array.shape[1]), np.float32)
-
-
 def cached_text_rows(cache_dir: Path, texts: list[str], tower, batch_size: int = 128,
                      progress=None, part: int = 32768) -> CachedRows:
     """The cached features of ``texts``, in their order; only uncached unique texts are encoded.
