@@ -24,6 +24,15 @@ def row_potential(model, data: Dataset, progress=None):
     return data.potential_features(chgnet_features, chgnet_identity(), progress=progress)
 
 
+def row_inputs(model, data: Dataset) -> dict:
+    """What `embed_rows` reads of every row besides the rows themselves, from the dataset's stores and
+    caches (graphs checked against the model's settings, memory-mapped formula features, symmetry and
+    potential inputs): computed once, never again per structure."""
+    formulas = data.feature_rows(data.formulas, model.formula_tower) if model.config.composition_channel else None
+    return {"graphs": data.check_graphs(model.config.graph), "formula_features": formulas,
+            "symmetry": row_symmetry(model, data), "potential": row_potential(model, data)}
+
+
 @torch.no_grad()
 def embed_rows(model, graphs: GraphStore, rows: np.ndarray, formula_features: torch.Tensor | None,
                batch_size: int = 256, progress=None, symmetry=None, potential=None) -> np.ndarray:

@@ -50,7 +50,7 @@ def _load(root: Path, identity: str) -> tuple[list[str], np.ndarray | None]:
     """The cache's texts and memory-mapped rows; read again only when its files changed (a cache of
     400k texts has a 200 MB texts.json, and evaluation looks texts up many times)."""
     try:
-        stamps = tuple((p.stat().st_mtime_ns, p.stat().st_size) for p in (root / "texts.json", root / "embeddings.npy"))
+        stamps = tuple((s.st_mtime_ns, s.st_size) for s in ((root / n).stat() for n in ("texts.json", "embeddings.npy")))
         if root in _LOADED and _LOADED[root][0] == stamps:
             texts, emb = _LOADED[root][1:]
         else:

@@ -77,14 +77,11 @@ def _embed_corpus(model, progress=None):
 
 def _embed_dataset(model, data_dir: Path, progress=None):
     from ..data.dataset import Dataset
-    from ..encoding import embed_rows, row_potential, row_symmetry
+    from ..encoding import embed_rows, row_inputs
     from ..index import Index
 
     data = Dataset(data_dir)
-    graphs = data.check_graphs(model.graph_config)
-    formulas = data.formula_features(model.clip.formula_tower) if model.clip.config.composition_channel else None
-    embeddings = embed_rows(model.clip, graphs, np.arange(len(data)), formulas, progress=progress,
-                            symmetry=row_symmetry(model.clip, data), potential=row_potential(model.clip, data))
+    embeddings = embed_rows(model.clip, rows=np.arange(len(data)), progress=progress, **row_inputs(model.clip, data))
     index = Index.empty(model)
     index.add_vectors(embeddings, [corpus.meta_row(r) for r in data.table.to_dict("records")])
     return index

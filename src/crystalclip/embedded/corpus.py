@@ -106,7 +106,9 @@ def build_corpus(data_dir, out: Path | None = None, model=None, progress=None) -
     work.mkdir(parents=True, exist_ok=True)
     (work / "key").write_text(key)
     table = data.table
-    inputs = _row_inputs(data, model)
+    from ..encoding import row_inputs
+
+    inputs = row_inputs(model.clip, data)
     parts = range(0, len(table), PART_ROWS)
     for number, start in enumerate(parts):
         path = work / f"part-{number:05d}.parquet"
@@ -117,17 +119,6 @@ def build_corpus(data_dir, out: Path | None = None, model=None, progress=None) -
     summary = _assemble(data, model, sorted(work.glob("part-*.parquet")), out)
     shutil.rmtree(work)
     return summary
-
-
-def _row_inputs(data, model) -> dict:
-    """What the model reads of every row, from the dataset's stores and caches (graphs, the frozen
-    tower's formula features, symmetry inputs): computed once, not again per structure."""
-    from ..encoding import row_potential, row_symmetry
-
-    clip = model.clip
-    return {"graphs": data.check_graphs(model.graph_config),
-            "formula_features": data.feature_rows(data.formulas, clip.formula_tower) if clip.config.composition_channel else None,
-            "symmetry": row_symmetry(clip, data), "potential": row_potential(clip, data)}
 
 
 def _embed_part(data, model, rows: range, path: Path, inputs: dict) -> None:
