@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -155,23 +156,25 @@ def data_titles(
 
 @data_app.command("corpus")
 def data_corpus(
-    dataset: Annotated[Path, typer.Argument(help="dataset directory (the shipped corpus: all MP + AMCSD + CoRE MOF + mp40)")],
+    source: Annotated[Optional[Path], typer.Argument(help="a dataset directory (the shipped corpus: all MP + AMCSD + CoRE MOF + mp40), or a corpus directory whose structures are embedded again (default: the package's own)")] = None,
     model: Annotated[str, typer.Option(help="'default' or a run directory: the model whose embeddings are stored")] = "default",
     out: Annotated[Optional[Path], typer.Option(help="corpus directory (default: the package's own, src/crystalclip/embedded/corpus)")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="processes that build graphs and symmetry inputs while this one encodes (default: all cores)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as one JSON object")] = False,
 ):
-    """Regenerate the ready corpus: every structure of DATASET as compact arrays with MODEL's embeddings
-    (8-bit, faiss SQ8). Run it when the default model changes; a killed run continues where it stopped."""
+    """Regenerate the ready corpus with MODEL's embeddings (float16): with no SOURCE, the packaged
+    corpus's stored structures are embedded again (run it when the default model changes); with a
+    dataset, its structures become the corpus. A killed run continues where it stopped."""
     from ..api import load
-    from ..embedded.corpus import build_corpus
+    from ..embedded.corpus import build_corpus, corpus_dir
 
     with progress_bar(as_json) as bar:
         task = bar.add_task("embedding the corpus", total=None)
-        summary = build_corpus(dataset, out, load(model),
+        summary = build_corpus(source or corpus_dir(), out, load(model), workers=workers or os.cpu_count() or 1,
                                progress=lambda done, total: bar.update(task, completed=done, total=total))
     if as_json:
         print(json.dumps(summary))
         return
     console.print(f"{summary['structures']:,} structures ({summary['failed']:,} failed), "
-                  f"{summary['bytes'] / 1e6:.1f} MB; SQ8 recall@10 against float32 "
-                  f"{summary['recall_at_10']:.3f} on {summary['query_kind']}")
+                  f"{summary['bytes'] / 1e6:.1f} MB; float16 recall@10 against float32 "
+                  f"{summary['recall_at_10']:.4f} (SQ8: {summary['sq8_recall_at_10']:.4f}) on {summary['query_kind']}")
