@@ -132,3 +132,27 @@ def test_entries_parse_and_describe_with_their_bonds(shards):
         bonds = read_cif_bonds(entry.cif, crystal)
         text = describe(crystal, seed=0, bonds=bonds)
         assert crystal.reduced_formula() in text
+
+
+def test_index_reads_a_folder_of_tables_like_data_build(shards, tmp_path):
+    """`crystalclip index DIR` sees the same structures as `data build DIR`: every row of every table
+    with a cif column (a table without one is not a structure file); a folder of none is an error."""
+    import json
+    import subprocess
+    import sys
+
+    from crystalclip.structures import structure_files
+
+    pq.write_table(pa.table({"material_id": ["mp-1"], "note": ["x"]}), shards / "ids.parquet")
+    assert [p.name for p in structure_files(shards)] == ["part_00.parquet", "part_01.parquet"]
+    out = subprocess.run([sys.executable, "-m", "crystalclip.cli", "index", str(shards), "--out", str(tmp_path / "ix"),
+                          "--json"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["indexed"] + report["failed"] == 50 and report["indexed"] >= 48
+    empty = tmp_path / "notes"
+    empty.mkdir()
+    (empty / "readme.csv").write_text("material_id,note\nmp-1,x\n")
+    out = subprocess.run([sys.executable, "-m", "crystalclip.cli", "index", str(empty), "--out", str(tmp_path / "iy")],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 2 and "no structure files" in " ".join(out.stderr.split()) and not (tmp_path / "iy").exists()

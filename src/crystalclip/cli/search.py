@@ -142,12 +142,15 @@ def index_command(
     from ..api import load
     from ..index import INFO_FILE, Index
     from ..index_kinds import check_kind
+    from ..structures.reader import structure_files
 
     kind = "hnsw" if ann else check_kind(kind)
     building = out.with_name(f".{out.name}.flat") if kind in ("sq8", "ivfpq") else out  # exact, then compressed
     for path in paths:
         if not path.exists():
             fail(f"no such file or folder: {path}")
+        if path.is_dir() and not structure_files(path):
+            fail(f"{path} holds no structure files (CIF, POSCAR, VASP, extxyz, or CSV/Parquet tables with a cif column)")
     if devices != "1" or num_nodes > 1:
         index, counts = _index_on_ranks(paths, out, model, kind, workers, devices, num_nodes, strategy)
         if index is None:

@@ -49,19 +49,37 @@ def read_text(path: str | os.PathLike) -> str:
 
 def structure_files(folder: str | os.PathLike) -> list[Path]:
     """The structure files below a folder, at any depth, sorted by relative path: the one rule for
-    which files in a folder are structures (CIF, POSCAR/CONTCAR, VASP, extxyz; hidden ones skipped)."""
+    which files in a folder are structures (CIF, POSCAR/CONTCAR, VASP, extxyz, and CSV/Parquet tables
+    with a `cif` column, such as ../shared/data/mp-cifs; hidden ones skipped)."""
     root = Path(folder)
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         found += [Path(dirpath) / name for name in filenames
-                  if not name.startswith(".") and is_structure_file(Path(name))]
+                  if not name.startswith(".") and is_structure_file(Path(dirpath) / name)]
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
 def is_structure_file(path: Path) -> bool:
     suffix = path.suffix.lower()
+    if suffix in TABLE_SUFFIXES:
+        return _has_cif_column(path)  # a table beside the structures (a list of ids) is not one
     return suffix in CIF_SUFFIXES or suffix in OTHER_SUFFIXES or path.name.startswith(OTHER_NAMES)
+
+
+def _has_cif_column(path: Path) -> bool:
+    """Whether a CSV/Parquet file has a `cif` column, from its schema or header line alone."""
+    try:
+        if path.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+
+            return "cif" in pq.read_schema(path).names
+        import csv
+
+        with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+            return "cif" in next(csv.reader(handle), [])
+    except Exception:  # noqa: BLE001 - unreadable or not a table: not a structure file
+        return False
 
 
 def is_cif_text(item) -> bool:
