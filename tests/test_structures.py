@@ -121,7 +121,9 @@ def test_read_structures_text_file_folder_and_csv(tmp_path):
     assert len(crystalclip.read_structures(table["cif"].iloc[0])) == 1
     assert len(crystalclip.read_structures(tmp_path / "s0.cif")) == 1
     folder = crystalclip.read_structures(tmp_path)
-    assert sorted(s.properties["id"] for s in folder) == ["s0", "s2", "s4", "sub/s1", "sub/s3"]
+    # a folder's structure files include its tables with a cif column (here the same five, by material id)
+    assert sorted(s.properties["id"] for s in folder) == sorted(["s0", "s2", "s4", "sub/s1", "sub/s3"]
+                                                                + table["material_id"].tolist())
     from_csv = crystalclip.read_structures(tmp_path / "table.csv")
     assert [s.properties["id"] for s in from_csv] == table["material_id"].tolist()
 
