@@ -68,7 +68,7 @@ def trained(vectors: np.ndarray, kind: str, nlist: int | None = None, seed: int 
     nlist = nlist or ivf_lists(len(vectors))
     index = faiss.index_factory(dim, f"IVF{nlist},PQ{PQ_M}", faiss.METRIC_INNER_PRODUCT)
     # polysemous training (simulated annealing of the codes for Hamming-distance filtering, which
-    # search never uses) took ~100 s of a ~110 s training on 24,000 vectors here
+    # search never uses) took ~66 s of a 109 s training on 24,000 corpus vectors here
     faiss.downcast_index(faiss.extract_index_ivf(index)).do_polysemous_training = False
     sample = min(len(vectors), max(nlist * IVF_TRAIN_PER_LIST, 256 * IVF_TRAIN_PER_LIST))
     rows = np.sort(np.random.default_rng(seed).choice(len(vectors), size=sample, replace=False))

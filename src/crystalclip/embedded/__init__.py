@@ -67,8 +67,7 @@ def _embed_corpus(model, progress=None):
     index = Index.empty(model)
     for start in range(0, len(stored), corpus.PART_ROWS):
         rows = range(start, min(start + corpus.PART_ROWS, len(stored)))
-        crystals = [structures.crystal(structures.record(r)) for r in rows]
-        encoded = model.encode_crystals(crystals, errors="skip")
+        encoded = model.encode_crystals(corpus.stored_crystals(structures.arrays(rows)), errors="skip")
         index.add_vectors(encoded.embeddings, [stored[rows[i]] for i in encoded.index])
         if progress:
             progress(rows[-1] + 1, len(stored))

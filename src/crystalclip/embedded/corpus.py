@@ -86,8 +86,8 @@ class Structures:
     def crystal(self, record: dict):
         return from_arrays(record["id"], *(record[c] for c in ARRAY_COLUMNS))
 
-    def arrays(self, rows: range) -> tuple[pd.DataFrame, list]:
-        """Consecutive rows' ids and arrays, as `build_corpus` embeds them (nothing here fails to read)."""
+    def arrays(self, rows: range) -> pd.DataFrame:
+        """Consecutive rows' ids and arrays (with their row numbers), read from the shards."""
         pieces, row = [], rows.start
         while row < rows.stop:
             shard, offset = divmod(row, SHARD_ROWS)
@@ -96,7 +96,12 @@ class Structures:
             row += n
         frame = pd.concat(pieces, ignore_index=True)
         frame.insert(0, "row", np.arange(rows.start, rows.stop))
-        return frame, []
+        return frame
+
+    def texts(self) -> pd.Series:
+        """Every structure's paired texts, in row order."""
+        return pd.concat([self._table(i).column("texts").to_pandas() for i in range(len(self.shards))],
+                         ignore_index=True)
 
     def _table(self, shard: int) -> pa.Table:
         if shard not in self._tables:
@@ -132,7 +137,8 @@ def build_corpus(source, out: Path | None = None, model=None, progress=None, wor
         path = work / f"part-{number:05d}.parquet"
         rows = range(start, min(start + PART_ROWS, count))
         if not path.is_file():
-            _embed_part(model, *(stored.arrays(rows) if stored else _dataset_arrays(data, rows)), path, workers)
+            frame, failed = (stored.arrays(rows), []) if stored else _dataset_arrays(data, rows)
+            _embed_part(model, frame, failed, path, workers)
         if progress:
             progress(rows.stop, count)
     parts = sorted(work.glob("part-*.parquet"))
@@ -141,6 +147,11 @@ def build_corpus(source, out: Path | None = None, model=None, progress=None, wor
     summary = _reembedded(stored, model, frame, failed, out) if stored else _assemble(data, model, frame, failed, out)
     shutil.rmtree(work)
     return summary
+
+
+def stored_crystals(frame: pd.DataFrame) -> list:
+    """Crystals from rows of stored arrays (an `id` column and ARRAY_COLUMNS), as they are embedded."""
+    return [from_arrays(r["id"], *(r[c] for c in ARRAY_COLUMNS)) for r in frame.to_dict("records")]
 
 
 def _dataset_arrays(data, rows: range) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
@@ -156,7 +167,7 @@ def _dataset_arrays(data, rows: range) -> tuple[pd.DataFrame, list[tuple[str, st
 
 def _embed_part(model, frame: pd.DataFrame, failed: list[tuple[str, str]], path: Path, workers: int) -> None:
     """One part's embeddings, made from the arrays as stored (not from the CIF they came from)."""
-    crystals = [from_arrays(r["id"], *(r[c] for c in ARRAY_COLUMNS)) for r in frame.to_dict("records")]
+    crystals = stored_crystals(frame)
     encoded = model.encode_crystals(crystals, errors="skip", workers=workers)
     failed = failed + [(crystals[i].id, reason) for i, reason in encoded.failures]
     frame = frame.iloc[encoded.index].reset_index(drop=True)
@@ -194,8 +205,7 @@ def _reembedded(stored: "Structures", model, frame: pd.DataFrame, failed: pd.Dat
         raise StructureError(f"{len(failed)} stored structures no longer encode under {model.path}, e.g. "
                              f"{failed['id'].iat[0]}: {failed['reason'].iat[0]}; build the corpus from its dataset")
     old = Index.load(stored.directory)
-    texts = pd.concat([pq.read_table(stored.directory / s, columns=["texts"]).to_pandas()["texts"]
-                       for s in stored.shards], ignore_index=True)
+    texts = stored.texts()  # the shards are in memory already: their arrays were just embedded
     vectors = np.stack(frame["embedding"].to_numpy()).astype(np.float32)
     index = _stored_index(model, vectors, old.meta.to_dict("records"), texts)
     index.failed, index.info["corpus"] = old.failed, old.info["corpus"]
