@@ -289,6 +289,15 @@ def test_element_table_is_92_one_hot_blocks():
     assert table[2, slices["electronegativity"]].sum() == 0  # He: no Pauling electronegativity
 
 
+def test_stored_element_categories_are_pymatgens():
+    """The committed table is what pymatgen gives (else: python -m crystalclip.element_features)."""
+    from crystalclip.element_features import MAX_Z, categories_from_pymatgen, stored_categories
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert stored_categories() == {z: categories_from_pymatgen(z) for z in range(1, MAX_Z + 1)}
+
+
 def test_gaussian_expand():
     d = np.array([0.0, 1.0, 2.5, 7.9], dtype=np.float32)
     g = gaussian_expand(d)

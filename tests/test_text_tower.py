@@ -47,6 +47,37 @@ def test_default_path_and_config_roundtrip():
         TextTowerConfig(pooling="max")
 
 
+@pytest.mark.parametrize("long_text", ["truncate", "windows"])
+def test_fast_path_equals_transformers(captions, long_text):
+    """A frozen BERT tower runs on `tokenizers` + torch (models/fast_bert.py); a trainable one on
+    transformers. Same tokens, same windows, same vectors."""
+    from crystalclip.models.fast_bert import FastBert
+
+    config = TextTowerConfig(max_length=32, long_text=long_text)
+    fast = get_text_tower(config)
+    reference = TextTower(TextTowerConfig(**{**config.to_dict(), "trainable_layers": -1})).eval()
+    assert isinstance(fast.model, FastBert) and not isinstance(reference.model, FastBert)
+    texts = captions + ["Å³ – Fe₂O₃ naïve 超导 ", "CaTiO$_3$ (Pnma), a = 5.44 Å"]
+    assert fast._token_lists(texts) == reference._token_lists(texts)
+    for key, value in fast.tokenize(texts).items():
+        assert torch.equal(value, reference.tokenize(texts)[key]), key
+    with torch.no_grad():
+        expected = reference.forward_texts(texts)
+    assert (fast.encode(texts, batch_size=7) - expected).abs().max().item() < 1e-5
+    assert fast.tokenizer.mask_token == reference.tokenizer.mask_token == "[MASK]"
+
+
+def test_frozen_tower_does_not_import_transformers():
+    import subprocess
+    import sys
+
+    code = ("import sys; from crystalclip.models.text import get_text_tower; "
+            "get_text_tower('minilm').encode(['a cubic perovskite']); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('transformers', 'pymatgen')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_matches_sentence_transformers(tower, captions):
     from sentence_transformers import SentenceTransformer
 

@@ -25,12 +25,19 @@ element (electronegativity of He/Ne/Ar, molar volume of At/Fr, anything for Z > 
 block all zeros, so every block sums to 0 or 1. Valence electrons: the group number for groups 1-12,
 group - 10 for groups 13-18 (He: 2); for lanthanides and actinides the electrons outside the
 preceding noble-gas core, clipped to 12. Row 0 (no element / dummy) is all zeros.
+
+The categories are stored in ``element_categories.json`` (what pymatgen gave when they were written;
+`python -m crystalclip.element_features` rewrites it, tests/test_graphs.py checks it against pymatgen):
+a model's input features do not move with a pymatgen release, and building a model does not import
+pymatgen (0.6 s of a first search).
 """
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -59,6 +66,7 @@ _RANGES = {
     "atomic_volume": (1.5, 4.3),
 }
 _NOBLE_GAS_Z = (2, 10, 18, 36, 54, 86)
+CATEGORIES_FILE = Path(__file__).with_name("element_categories.json")
 
 
 def block_slices() -> dict[str, slice]:
@@ -92,8 +100,8 @@ def _safe(fn):
         return None
 
 
-def _categories(z: int) -> dict[str, int | None]:
-    """Category index of element z in each block (None = unknown)."""
+def categories_from_pymatgen(z: int) -> dict[str, int | None]:
+    """Category index of element z in each block (None = unknown), from pymatgen's element data."""
     from pymatgen.core.periodic_table import Element
 
     from pymatgen.analysis.molecule_structure_comparator import CovalentRadius
@@ -136,19 +144,39 @@ def _categories(z: int) -> dict[str, int | None]:
     return cat
 
 
+def stored_categories() -> dict[int, dict[str, int | None]]:
+    """``element_categories.json``: z -> block -> category index (None = unknown)."""
+    rows = json.loads(CATEGORIES_FILE.read_text())["categories"]
+    return {z: dict(zip((name for name, _ in BLOCKS), row)) for z, row in enumerate(rows, start=1)}
+
+
+def write_categories() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pymatgen warns for every missing property
+        rows = [list(categories_from_pymatgen(z).values()) for z in range(1, MAX_Z + 1)]
+    import pymatgen.core
+
+    body = ",\n".join("  " + json.dumps(row) for row in rows)
+    CATEGORIES_FILE.write_text(
+        f'{{"made_with": "pymatgen {pymatgen.core.__version__}", "blocks": {json.dumps([n for n, _ in BLOCKS])},\n'
+        f' "categories": [\n{body}\n]}}\n')
+
+
 @lru_cache(maxsize=1)
 def cgcnn_element_table() -> np.ndarray:
     """(MAX_Z + 1, 92) float32 table of CGCNN one-hot element features; row z = element z.
 
-    Computed once per process (about 0.1 s) and cached; the returned array is read-only.
+    Read once per process and cached; the returned array is read-only.
     """
     table = np.zeros((MAX_Z + 1, NUM_FEATURES), dtype=np.float32)
     slices = block_slices()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pymatgen warns for every missing property
-        for z in range(1, MAX_Z + 1):
-            for name, idx in _categories(z).items():
-                if idx is not None:
-                    table[z, slices[name].start + idx] = 1.0
+    for z, categories in stored_categories().items():
+        for name, idx in categories.items():
+            if idx is not None:
+                table[z, slices[name].start + idx] = 1.0
     table.setflags(write=False)
     return table
+
+
+if __name__ == "__main__":
+    write_categories()

@@ -278,8 +278,6 @@ class Index:
         for column in META_COLUMNS:
             if column not in meta.columns:
                 meta[column] = None
-        if "elements" in meta.columns:
-            meta["elements"] = meta["elements"].map(lambda e: list(e) if e is not None else [])
         failed_path = directory / FAILED_FILE
         failed = pd.read_csv(failed_path, dtype=str, keep_default_na=False) if failed_path.is_file() else None
         if not index.ntotal == len(meta) == info.get("count"):

@@ -31,7 +31,7 @@ def filter_mask(meta: pd.DataFrame, elements=None, spacegroup=None, crystal_syst
         for symbol in wanted:
             if not Element.is_valid_symbol(symbol):
                 raise BadInput(f"unknown element {symbol!r} in the elements filter")
-        mask = both(meta["elements"].map(lambda have: wanted <= set(have)).to_numpy(bool))
+        mask = both(meta["elements"].map(lambda have: have is not None and wanted <= set(have)).to_numpy(bool))
     if spacegroup is not None and spacegroup != "":
         numbers = [spacegroup] if isinstance(spacegroup, (int, str)) else list(spacegroup)
         by_symbol = {symbol.replace("_", "").lower(): n for n, symbol in spacegroup_symbols().items()}
