@@ -59,11 +59,11 @@ def repeated(source: Path, out: Path, times: int) -> Path:
         rows = [index[i] for i in texts.column("id").to_pylist()]
         parts = [texts.set_column(0, "id", pa.array([copies[k][r] for r in rows])) for k in range(times)]
         pq.write_table(pa.concat_tables(parts), work / "texts" / path.name)
-    for cache in (source / "symmetry_cache").glob("*.npz"):
-        (work / "symmetry_cache").mkdir(exist_ok=True)
-        data = np.load(cache)
-        np.savez(work / "symmetry_cache" / cache.name, ids=np.array([i for c in copies for i in c]),
-                 numbers=np.tile(data["numbers"], times), values=np.tile(data["values"], (times, 1)))
+    for cache in (source / "symmetry_cache").glob("symprec-*"):
+        (work / "symmetry_cache" / cache.name).mkdir(parents=True)
+        np.save(work / "symmetry_cache" / cache.name / "numbers.npy", np.tile(np.load(cache / "numbers.npy"), times))
+        np.save(work / "symmetry_cache" / cache.name / "values.npy", np.tile(np.load(cache / "values.npy"), (times, 1)))
+        np.save(work / "symmetry_cache" / cache.name / "ids.npy", np.array([i for c in copies for i in c]))
     shutil.copytree(source / "text_cache", work / "text_cache")  # the same texts: every lookup hits
     summary = json.loads((source / "summary.json").read_text())
     (work / "summary.json").write_text(json.dumps({**summary, "pairs": times * summary["pairs"], "repeated": times}))

@@ -7,7 +7,7 @@ A dataset directory (written by `crystalclip data build`, see data/build.py) hol
   summary.json    counts: pairs, rejected by reason, rows per split, graph config
   texts/<kind>.parquet   derived texts (keywords, summaries, descriptions): id, texts
   text_cache/     the frozen text tower's features of every text it has read (data/text_cache.py)
-  symmetry_cache/ the symmetry channel's inputs of every row, per symprec
+  symmetry_cache/ the symmetry channel's inputs of every row, per symprec (memory-mapped)
   potential_cache/ frozen pretrained-potential (CHGNet) features of every row, per model version
 
 A `TextPool` is what a structure may be paired with in a step: the dataset's own texts, or texts
@@ -37,18 +37,53 @@ COMMANDS = {"keywords": "keywords", "summaries": "summarize", "descriptions": "d
 _COLUMNS_NOT_NEEDED = {"cif"}  # the graphs are stored; CIF text is read only when a crystal is needed
 
 
+class RowTexts:
+    """Each row's text indices as two flat arrays (row r holds ids[offsets[r]:offsets[r + 1]]): no
+    Python object per row, so a pool costs 8 bytes per row and per pairing, however many rows."""
+
+    def __init__(self, offsets: np.ndarray, ids: np.ndarray):
+        self.offsets, self.ids = offsets, ids
+
+    @classmethod
+    def from_counts(cls, counts: np.ndarray, ids: np.ndarray) -> "RowTexts":
+        offsets = np.zeros(len(counts) + 1, np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        return cls(offsets, np.asarray(ids, np.int64))
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, row: int) -> np.ndarray:
+        return self.ids[self.offsets[row]:self.offsets[row + 1]]
+
+    def __iter__(self):
+        return (self[r] for r in range(len(self)))
+
+    def counts(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def owners(self) -> np.ndarray:
+        """The row of every entry of `ids`."""
+        return np.repeat(np.arange(len(self)), self.counts())
+
+
 @dataclass
 class TextPool:
     """Distinct texts, and for each dataset row the indices of its texts (possibly none)."""
 
     texts: list[str]
-    row_texts: list[np.ndarray]
+    row_texts: RowTexts
     formula_free: list[str] | None = None  # each text's formula-free twin, when asked for
 
     @classmethod
     def from_lists(cls, per_row, per_row_free=None) -> "TextPool":
         index: dict[str, int] = {}
-        row_texts = [np.array([index.setdefault(t, len(index)) for t in texts], dtype=np.int64) for texts in per_row]
+        counts = np.zeros(len(per_row), np.int64)
+        ids: list[int] = []
+        for row, texts in enumerate(per_row):
+            ids.extend(index.setdefault(t, len(index)) for t in texts)
+            counts[row] = len(texts)
+        row_texts = RowTexts.from_counts(counts, np.array(ids, np.int64))
         if per_row_free is None:
             return cls(list(index), row_texts)
         twin: dict[str, str] = {}
@@ -57,14 +92,24 @@ class TextPool:
                 twin.setdefault(text, other)
         return cls(list(index), row_texts, [twin[t] for t in index])
 
+    def _renumbered(self, counts: np.ndarray, ids: np.ndarray, texts: list[str], free=None) -> "TextPool":
+        """`ids` (into `texts`) renumbered in order of first use, unused texts dropped: the pool
+        `from_lists` would build from the same rows."""
+        used, first = np.unique(ids, return_index=True)
+        order = used[np.argsort(first, kind="stable")]  # old ids in order of first use
+        new = np.empty(len(texts), np.int64)
+        new[order] = np.arange(len(order))
+        keep = order.tolist()
+        return TextPool([texts[i] for i in keep], RowTexts.from_counts(counts, new[ids]),
+                        None if free is None else [free[i] for i in keep])
+
     def of_rows(self, rows: np.ndarray) -> "TextPool":
         """The texts of `rows` only (the other rows get none): what a training split reads."""
         keep = np.zeros(len(self.row_texts), bool)
         keep[np.asarray(rows, dtype=np.int64)] = True
-        per_row = [[self.texts[i] for i in ids] if k else [] for ids, k in zip(self.row_texts, keep)]
-        free = None if self.formula_free is None else \
-            [[self.formula_free[i] for i in ids] if k else [] for ids, k in zip(self.row_texts, keep)]
-        return TextPool.from_lists(per_row, free)
+        counts = np.where(keep, self.row_texts.counts(), 0)
+        ids = self.row_texts.ids[np.repeat(keep, self.row_texts.counts())]
+        return self._renumbered(counts, ids, self.texts, self.formula_free)
 
     def with_twins(self, fraction: float, seed: int = 0) -> "TextPool":
         """A fixed `fraction` of the texts replaced by their formula-free twins for a whole run (each
@@ -76,10 +121,12 @@ class TextPool:
             return int.from_bytes(hashlib.blake2b(f"{seed}|{text}".encode(), digest_size=8).digest(), "big") / 2**64
 
         picked = [twin if drawn(text) < fraction else text for text, twin in zip(self.texts, self.formula_free)]
-        return TextPool.from_lists([[picked[i] for i in ids] for ids in self.row_texts])
+        index: dict[str, int] = {}
+        merged = np.array([index.setdefault(t, len(index)) for t in picked], np.int64)  # twins may coincide
+        return self._renumbered(self.row_texts.counts(), merged[self.row_texts.ids], list(index))
 
     def has_text(self, rows: np.ndarray) -> np.ndarray:
-        return np.array([len(self.row_texts[int(r)]) > 0 for r in rows], dtype=bool)
+        return self.row_texts.counts()[np.asarray(rows, dtype=np.int64)] > 0
 
 
 def row_crystal(id_: str, cif: str):
@@ -256,15 +303,31 @@ class Dataset:
         """The frozen tower's features of each row's reduced formula (the composition channel)."""
         return self.tower_features(self.formulas, tower)
 
-    def symmetry_features(self, symprec: float = 0.1, workers: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def symmetry_features(self, symprec: float = 0.1, workers: int | None = None):
         """(space-group numbers (N,), `structures.symmetry.symmetry_features` values (N, F)) of every
-        row, computed once per symprec and cached in the dataset (`symmetry_cache/`)."""
-        path = self.directory / SYMMETRY_CACHE / f"symprec-{symprec:g}.npz"
+        row as memory-mapped `CachedRows`, computed once per symprec and cached in the dataset
+        (`symmetry_cache/symprec-<s>/`: ids, numbers and values .npy, ids written last)."""
+        from .text_cache import CachedRows
+
+        root = self.directory / SYMMETRY_CACHE / f"symprec-{symprec:g}"
         ids = self.table["id"].astype(str).to_numpy()
-        if path.is_file():
-            cached = np.load(path, allow_pickle=False)
-            if len(cached["ids"]) == len(ids) and (cached["ids"] == ids).all():
-                return torch.from_numpy(cached["numbers"]), torch.from_numpy(cached["values"])
+        if not self._symmetry_cached(root, ids):
+            numbers, values = self._compute_symmetry(ids, symprec, workers)
+            for name, array in (("numbers", numbers), ("values", values), ("ids", ids.astype(str))):
+                with atomic_path(root / f"{name}.npy") as tmp:
+                    np.save(tmp, array)
+        return tuple(CachedRows(np.load(root / f"{name}.npy", mmap_mode="r")) for name in ("numbers", "values"))
+
+    @staticmethod
+    def _symmetry_cached(root: Path, ids: np.ndarray) -> bool:
+        try:
+            cached = np.load(root / "ids.npy", mmap_mode="r")
+            sizes = [np.load(root / f"{name}.npy", mmap_mode="r").shape[0] for name in ("numbers", "values")]
+        except (FileNotFoundError, ValueError):
+            return False
+        return sizes == [len(ids)] * 2 and len(cached) == len(ids) and bool((cached == ids).all())
+
+    def _compute_symmetry(self, ids: np.ndarray, symprec: float, workers: int | None):
         workers = workers or min(2, os.cpu_count() or 1)
         import multiprocessing
 
@@ -279,10 +342,7 @@ class Dataset:
                 pool.close()
         numbers = np.array([n for n, _ in results], np.int64)
         values = np.stack([v for _, v in results]) if results else np.zeros((0, 0), np.float32)
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as handle:
-                np.savez(handle, ids=ids.astype(str), numbers=numbers, values=values)
-        return torch.from_numpy(numbers), torch.from_numpy(values)
+        return numbers, values
 
     def potential_features(self, compute, identity: str, part: int = 2048, progress=None) -> torch.Tensor:
         """(N, F) frozen potential features of every row (`models.chgnet`), cached in the dataset under

@@ -86,23 +86,26 @@ def _merge(root: Path, identity: str, texts: list[str], new: np.ndarray) -> None
 
 
 class CachedRows:
-    """Rows of the memory-mapped cache, gathered when indexed: what training holds instead of a dense
-    copy, so memory does not grow with the number of texts (DataLoader workers share the pages)."""
+    """Rows of a memory-mapped array, gathered when indexed (through `index` when given): what training
+    holds instead of a dense copy, so memory does not grow with the rows (DataLoader workers share the
+    pages). The text cache's features, the symmetry cache's numbers and values."""
 
-    def __init__(self, array: np.ndarray, index: np.ndarray):
+    def __init__(self, array: np.ndarray, index: np.ndarray | None = None):
         self.array, self.index = array, index
 
     def __len__(self) -> int:
-        return len(self.index)
+        return len(self.array if self.index is None else self.index)
 
     @property
-    def shape(self) -> tuple[int, int]:
-        return len(self.index), self.array.shape[1]
+    def shape(self) -> tuple[int, ...]:
+        return (len(self), *self.array.shape[1:])
 
     def __getitem__(self, rows) -> torch.Tensor:
-        picked = self.index[np.asarray(rows.cpu() if isinstance(rows, torch.Tensor) else rows)]
+        picked = np.asarray(rows.cpu() if isinstance(rows, torch.Tensor) else rows)
+        if self.index is not None:
+            picked = self.index[picked]
         order = np.argsort(picked, kind="stable")  # ascending file offsets read the mapping in order
-        out = np.empty((len(picked), self.array.shape[1]), np.float32)
+        out = np.empty((len(picked), *self.array.shape[1:]), self.array.dtype)
         out[order] = self.array[picked[order]]
         return torch.from_numpy(out)
 
