@@ -208,3 +208,29 @@ def test_batches_come_from_worker_processes_and_memory_mapped_features(dataset, 
     assert summary["epochs"] == 2 and summary["best_val_R@10"] > 10 / len(data.rows("val"))
     with pytest.raises(ValueError, match="workers"):
         load_recipe("default", {"train.workers": -1})
+
+
+def test_symmetry_cache_is_memory_mapped_and_validation_reads_a_seeded_sample(dataset):
+    """The symmetry channel's inputs are gathered from memory-mapped .npy files; a val split larger
+    than train.val_rows is validated on a seeded sample of that many rows."""
+    from crystalclip.data.text_cache import CachedRows
+    from crystalclip.structures.symmetry import symmetry_features
+    from crystalclip.training import ClipModule
+
+    data = Dataset(dataset)
+    numbers, values = data.symmetry_features(0.1)
+    assert isinstance(values, CachedRows) and not values.array.flags.writeable and len(values) == len(data)
+    number, expected = symmetry_features(data.crystal(7), 0.1)
+    assert numbers[[7]].item() == number and torch.equal(values[[7]][0], torch.from_numpy(expected))
+    again = Dataset(dataset).symmetry_features(0.1)  # read back, not computed again
+    assert torch.equal(again[1][np.arange(len(data))], values[np.arange(len(data))])
+
+    recipe = load_recipe("default", {"train.val_rows": 5})
+    model = CrystalClip(recipe.model)
+    module = ClipModule(recipe, model, data, data.graphs, None, (numbers, values), None, steps_per_epoch=1)
+    val = data.rows("val")
+    assert len(val) > 5 and len(module.val_rows) == 5 and set(module.val_rows) <= set(val)
+    assert list(ClipModule(recipe, model, data, data.graphs, None, None, None, 1).val_rows) == list(module.val_rows)
+    assert len(ClipModule(load_recipe("default"), model, data, data.graphs, None, None, None, 1).val_rows) == len(val)
+    with pytest.raises(ValueError, match="val_rows"):
+        load_recipe("default", {"train.val_rows": 1})

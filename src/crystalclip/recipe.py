@@ -38,12 +38,17 @@ class TrainConfig:
     max_minutes: float | None = None  # a wall-clock budget the cosine schedule follows
     epoch_rows: int | None = None  # rows per epoch (validate more often than once a pass)
     workers: int = 0  # DataLoader processes assembling batches beside the training step (0: in the step)
+    # validation reads at most this many val rows (a seeded sample; None = all): its time and memory do
+    # not grow with the dataset (the 179k-structure dataset has 17.9k val rows, all of them read)
+    val_rows: int | None = 20_000
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 2:
             raise ValueError("epochs must be >= 1 and batch_size >= 2")
         if self.workers < 0:
             raise ValueError("workers must be >= 0")
+        if self.val_rows is not None and self.val_rows < 2:
+            raise ValueError("val_rows must be >= 2 (or null: every val row)")
 
 
 @dataclass

@@ -46,6 +46,10 @@ class ClipModule(L.LightningModule):
         self.potential = potential
         self.steps_per_epoch = steps_per_epoch
         self.val_rows = data.rows("val", recipe.train.sources)
+        cap = recipe.train.val_rows
+        if cap is not None and len(self.val_rows) > cap:
+            picked = np.random.default_rng(recipe.train.seed).choice(len(self.val_rows), cap, replace=False)
+            self.val_rows = self.val_rows[np.sort(picked)]
         self.val_text_ids, self.val_owners = split_queries(data, self.val_rows)
         self.val_text_features = None
         if model.text_tower.frozen:  # the validation texts' features, once, before training starts
