@@ -135,10 +135,7 @@ class FastTokenizer:
         """input_ids, token_type_ids, attention_mask (lists, or tensors when padded with "pt"); with
         return_overflowing_tokens, every max_length window of a text and overflow_to_sample_mapping."""
         single = isinstance(texts, str)
-        if truncation and max_length:
-            self._tokenizer.enable_truncation(max_length, stride=stride)
-        else:
-            self._tokenizer.no_truncation()
+        self._truncate(max_length if truncation else None, stride)
         encodings = self._tokenizer.encode_batch([texts] if single else list(texts),
                                                  add_special_tokens=add_special_tokens)
         owner = list(range(len(encodings)))
@@ -154,6 +151,17 @@ class FastTokenizer:
         if return_overflowing_tokens:
             out["overflow_to_sample_mapping"] = owner
         return out
+
+    def _truncate(self, max_length: int | None, stride: int) -> None:
+        """Set the truncation only when it changes: setting it while another thread encodes raises
+        tokenizers' "Already borrowed" (the server encodes queries from several threads)."""
+        wanted = None if not max_length else {"max_length": max_length, "stride": stride,
+                                               "strategy": "longest_first", "direction": "right"}
+        if self._tokenizer.truncation != wanted:
+            if wanted is None:
+                self._tokenizer.no_truncation()
+            else:
+                self._tokenizer.enable_truncation(max_length, stride=stride)
 
     def pad(self, lists: dict[str, list[list[int]]], return_tensors: str | None = None) -> dict:
         """Right-pad every list to the longest: [PAD] ids, mask 0, token type 0."""
