@@ -60,8 +60,8 @@ def main() -> None:
         data = Dataset(tmp / "data")
         test = data.rows("test")
         crystals = [data.crystal(int(r)) for r in test]
-        plain = [data.table["texts"].iat[int(r)][0] for r in test]
-        free = [data.table["texts_formula_free"].iat[int(r)][0] for r in test]
+        plain = [texts[0] for texts in data.column("texts", test)]
+        free = [twins[0] for twins in data.column("texts_formula_free", test)]
         truth = np.array([SYSTEMS.index(s) for s in data.table["crystal_system"].to_numpy()[test]])
         majority = float(np.mean(truth == np.bincount(truth).argmax()))
         results = {}

@@ -82,7 +82,7 @@ def test_mp_rows_are_described_from_the_structure_with_formula_free_twins(tables
         crystal = data.crystal(row)
         found = spglib.get_symmetry_dataset((crystal.lattice, crystal.frac_coords,
                                              [max(s, key=s.get) for s in crystal.species]), symprec=0.1)
-        text, free = table["texts"].iat[row][0], table["texts_formula_free"].iat[row][0]
+        text, free = data.column("texts", [row])[0][0], data.column("texts_formula_free", [row])[0][0]
         assert f"(No. {found.number})" in text and table["crystal_system"].iat[row] in text
         assert mask_formulas(free) == free and table["formula"].iat[row] not in free
     assert table["structure_type"].notna().mean() > 0.2  # the prototype matcher names many of these binaries

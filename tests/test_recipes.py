@@ -27,8 +27,8 @@ def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("recipes")
     mp40_table().head(300).to_csv(root / "mp40.csv", index=False)
     build_dataset([root / "mp40.csv"], root / "data")
-    table = Dataset(root / "data").table
-    Dataset(root / "data").write_texts("keywords", {i: [", ".join(t[0].split()[:4])] for i, t in zip(table["id"], table["texts"])})
+    data = Dataset(root / "data")
+    data.write_texts("keywords", {i: [", ".join(t[0].split()[:4])] for i, t in zip(data.table["id"], data.column("texts"))})
     return root / "data"
 
 
@@ -66,7 +66,11 @@ def test_text_pool_merges_derived_texts(dataset):
     keywords = Dataset(dataset).read_texts("keywords")
     row = 0
     texts = [pool.texts[i] for i in pool.row_texts[row]]
-    assert texts == list(data.table["texts"].iloc[row]) + keywords[data.table["id"].iloc[row]]
+    assert texts == data.column("texts", [row])[0] + keywords[data.table["id"].iloc[row]]
+    # the texts are read from disk when asked; in memory they live once each, in the pools
+    assert not {"texts", "texts_formula_free", "cif"} & set(data.table.columns)
+    assert [[data.texts[i] for i in ids] for ids in data.row_texts] == data.column("texts") == list(data.iter_column("texts", 7))
+    assert data.column("texts", [5, 2]) == [data.column("texts")[5], data.column("texts")[2]]
     with pytest.raises(FileNotFoundError, match="crystalclip data summarize"):
         data.text_pool("summaries")
 

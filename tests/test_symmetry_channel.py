@@ -117,7 +117,7 @@ def test_the_structure_recipe_beats_its_composition_only_twin_on_formula_free_re
     data = Dataset(tmp_path / "data")
     test = data.rows("test")
     crystals = [data.crystal(int(r)) for r in test]
-    queries = [data.table["texts_formula_free"].iat[int(r)][0] for r in test]
+    queries = [twins[0] for twins in data.column("texts_formula_free", test)]
     fast = {"train.epochs": 10, "train.batch_size": 128, "train.warmup_steps": 5}
     recall = {}
     for name, overrides in {"structure": {}, "composition": {"model.crystal_encoder": "composition",

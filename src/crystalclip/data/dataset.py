@@ -15,6 +15,8 @@ derived from it. Validation and evaluation always use the dataset's own texts.
 """
 from __future__ import annotations
 
+import array
+import itertools
 import json
 import os
 import re
@@ -34,7 +36,9 @@ TEXTS_DIR, SYMMETRY_CACHE, POTENTIAL_CACHE = "texts", "symmetry_cache", "potenti
 ORIGINAL = "pairs"  # the dataset's own texts (titles, captions, ...)
 COMMANDS = {"keywords": "keywords", "summaries": "summarize", "descriptions": "describe",
             "titles": "titles", "facts": "facts"}  # kind -> the command that writes it
-_COLUMNS_NOT_NEEDED = {"cif"}  # the graphs are stored; CIF text is read only when a crystal is needed
+# read from disk when asked (`column`, `iter_column`), never held per row: the graphs are stored, CIF text
+# is read when a crystal is needed, and the texts live once each in the text pools (~2 KB a row here)
+_COLUMNS_ON_DISK = {"cif", "texts", "texts_formula_free"}
 
 
 class RowTexts:
@@ -77,13 +81,15 @@ class TextPool:
 
     @classmethod
     def from_lists(cls, per_row, per_row_free=None) -> "TextPool":
+        """From each row's texts (any iterable of lists) and, optionally, their formula-free twins."""
+        per_row = per_row if per_row_free is None else list(per_row)  # read twice below
         index: dict[str, int] = {}
-        counts = np.zeros(len(per_row), np.int64)
+        counts: list[int] = []
         ids: list[int] = []
-        for row, texts in enumerate(per_row):
+        for texts in per_row:
             ids.extend(index.setdefault(t, len(index)) for t in texts)
-            counts[row] = len(texts)
-        row_texts = RowTexts.from_counts(counts, np.array(ids, np.int64))
+            counts.append(len(texts))
+        row_texts = RowTexts.from_counts(np.array(counts, np.int64), np.array(ids, np.int64))
         if per_row_free is None:
             return cls(list(index), row_texts)
         twin: dict[str, str] = {}
@@ -159,10 +165,10 @@ class Dataset:
         import pyarrow.parquet as pq
 
         self.columns = pq.read_schema(self.pairs_path).names
-        self.table = pd.read_parquet(self.pairs_path, columns=[c for c in self.columns if c not in _COLUMNS_NOT_NEEDED])
+        self.table = pd.read_parquet(self.pairs_path, columns=[c for c in self.columns if c not in _COLUMNS_ON_DISK])
         self._graphs: GraphStore | None = None
         self._cifs: list[str] | None = None
-        self.own = TextPool.from_lists(self.table["texts"])  # every distinct text once
+        self.own = TextPool.from_lists(self.iter_column("texts"))  # every distinct text once
         self.texts, self.row_texts = self.own.texts, self.own.row_texts
         self.formulas = self.table["formula"].tolist()
 
@@ -220,10 +226,25 @@ class Dataset:
 
     def iter_cifs(self, batch_rows: int = 2048):
         """Every row's CIF text in order, read from disk a batch at a time (never all at once)."""
+        return self.iter_column("cif", batch_rows)
+
+    def iter_column(self, name: str, batch_rows: int = 8192):
+        """Every row's value of one pairs.parquet column in order, read a batch at a time."""
         import pyarrow.parquet as pq
 
-        for batch in pq.ParquetFile(self.pairs_path).iter_batches(batch_size=batch_rows, columns=["cif"]):
+        for batch in pq.ParquetFile(self.pairs_path).iter_batches(batch_size=batch_rows, columns=[name]):
             yield from batch.column(0).to_pylist()
+
+    def column(self, name: str, rows=None) -> list:
+        """One pairs.parquet column (of `rows`, in their order), read from disk: the texts and CIFs are
+        not kept in `table`."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        values = pq.read_table(self.pairs_path, columns=[name]).column(0)
+        if rows is not None:
+            values = values.take(pa.array(np.asarray(rows, dtype=np.int64)))
+        return values.to_pylist()
 
     def crystal(self, row: int):
         """The structure of a row, parsed again from its CIF (augmentations, descriptions)."""
@@ -269,29 +290,34 @@ class Dataset:
             return self.own
         from ..text.masking import mask_formulas
 
-        per_row = [[] for _ in range(len(self.table))]
-        per_row_free = [[] for _ in range(len(self.table))]
-        for kind in kinds:
-            if kind == ORIGINAL:
-                own_free = self.table["texts_formula_free"] if "texts_formula_free" in self.table else None
-                for row, texts in enumerate(self.table["texts"]):
-                    per_row[row].extend(texts)
-                    if formula_free:
-                        twins = own_free.iat[row] if own_free is not None else None
-                        twins = list(twins) if twins is not None and len(twins) == len(texts) else None
-                        per_row_free[row].extend(twins or [mask_formulas(t) for t in texts])
-                continue
-            derived = self.read_texts(kind)
-            free = self.read_texts(f"{kind}_formula_free") if formula_free and \
-                self.texts_path(f"{kind}_formula_free").is_file() else {}
-            for row, id_ in enumerate(self.table["id"]):
-                texts = derived.get(id_, ())
-                per_row[row].extend(texts)
-                if formula_free:
-                    twins = free.get(id_)
-                    per_row_free[row].extend(twins if twins and len(twins) == len(texts) else
-                                             [mask_formulas(t) for t in texts])
-        return TextPool.from_lists(per_row, per_row_free if formula_free else None)
+        derived = {kind: (self.read_texts(kind), self.read_texts(f"{kind}_formula_free") if formula_free and
+                          self.texts_path(f"{kind}_formula_free").is_file() else {})
+                   for kind in kinds if kind != ORIGINAL}
+        own_free = self.iter_column("texts_formula_free") if formula_free and ORIGINAL in kinds and \
+            "texts_formula_free" in self.columns else itertools.repeat(None)
+        # one pass over the rows, each text and its twin kept at its first use only: nothing per row
+        # but two integers (a pool of 1M rows would otherwise hold 1M lists and a twin string per row)
+        index: dict[str, int] = {}
+        twins: list[str] = []
+        counts = np.zeros(len(self.table), np.int64)
+        ids = array.array("q")
+        for row, (id_, own_twins) in enumerate(zip(self.table["id"], own_free)):
+            for kind in kinds:
+                if kind == ORIGINAL:  # the own pool's strings, not copies
+                    texts, free = [self.texts[i] for i in self.row_texts[row]], own_twins
+                else:
+                    texts, free = derived[kind][0].get(id_, ()), derived[kind][1].get(id_)
+                free = free if free is not None and len(free) == len(texts) else None
+                for k, text in enumerate(texts):
+                    i = index.get(text)
+                    if i is None:
+                        i = index[text] = len(index)
+                        if formula_free:
+                            twins.append(free[k] if free is not None else mask_formulas(text))
+                    ids.append(i)
+                counts[row] += len(texts)
+        row_texts = RowTexts.from_counts(counts, np.frombuffer(ids, np.int64) if len(ids) else np.zeros(0, np.int64))
+        return TextPool(list(index), row_texts, twins if formula_free else None)
 
     # ---- the frozen tower's features, cached in the dataset ----
 

@@ -82,5 +82,5 @@ def _embed_dataset(model, data_dir: Path, progress=None):
     data = Dataset(data_dir)
     embeddings = embed_rows(model.clip, rows=np.arange(len(data)), progress=progress, **row_inputs(model.clip, data))
     index = Index.empty(model)
-    index.add_vectors(embeddings, [corpus.meta_row(r) for r in data.table.to_dict("records")])
+    index.add_vectors(embeddings, [corpus.meta_row(r) for r in data.table.assign(texts=data.column("texts")).to_dict("records")])
     return index

@@ -180,10 +180,11 @@ def _embed_part(model, frame: pd.DataFrame, failed: list[tuple[str, str]], path:
 
 def _assemble(data, model, frame: pd.DataFrame, failed: pd.DataFrame, out: Path) -> dict:
     vectors = np.stack(frame.pop("embedding").to_numpy()).astype(np.float32)
-    source = data.table.iloc[frame.pop("row").to_numpy()].reset_index(drop=True)
+    rows = frame.pop("row").to_numpy()
+    source = data.table.iloc[rows].reset_index(drop=True).assign(texts=data.column("texts", rows))
     structures = pd.concat([source[["id"]], frame[ARRAY_COLUMNS]], axis=1)
     structures["link"], structures["reference"] = zip(*(_reference(r) for r in source.to_dict("records")))
-    structures["texts"] = source["texts"].map(list)
+    structures["texts"] = source["texts"]
     index = _stored_index(model, vectors, [meta_row(r) for r in source.to_dict("records")], structures["texts"])
     index.failed = failed.rename(columns={"id": "path"})
     shards = []

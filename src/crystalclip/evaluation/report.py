@@ -197,7 +197,7 @@ def _system_report(system: _System, data: Dataset, rows: np.ndarray, ci: bool,
     report["property_queries"] = _property_queries(system, data, rows, ci)
     report["linear_probe"] = (_linear_probe(system, data, rows, probe_rows, ci) if probe_rows is not None
                               else {"skipped": "the probes are fitted on the train split"})
-    report["structure"] = structure_metrics(system.crystal_emb, system.embed_texts, data.table, rows)
+    report["structure"] = structure_metrics(system.crystal_emb, system.embed_texts, data, rows)
     return report
 
 

@@ -26,13 +26,15 @@ def _recall_at_10(texts_emb: np.ndarray, crystal_emb: np.ndarray) -> np.ndarray:
     return np.array([i in top[i] for i in range(len(texts_emb))], float)
 
 
-def structure_metrics(crystal_emb: np.ndarray, encode_texts, table, rows: np.ndarray) -> dict:
+def structure_metrics(crystal_emb: np.ndarray, encode_texts, data, rows: np.ndarray) -> dict:
     """Metrics on the described rows among `rows`; `crystal_emb` are the embeddings of `rows`,
-    `encode_texts(list) -> (n, D)` the model's text side, `table` the dataset's rows."""
-    if "texts_formula_free" not in table or "structure_type" not in table:
+    `encode_texts(list) -> (n, D)` the model's text side, `data` the Dataset."""
+    table = data.table
+    if "texts_formula_free" not in data.columns or "structure_type" not in table:
         return {"skipped": "no rows described from the structure alone in this dataset"}
+    twins = data.column("texts_formula_free", rows)
     described = np.flatnonzero((table["source"].to_numpy()[rows] == "mp")
-                               & table["texts_formula_free"].notna().to_numpy()[rows])
+                               & np.array([t is not None for t in twins], bool))
     if len(described) < 20:
         return {"skipped": "fewer than 20 held-out MP structures described from the structure alone"}
     z = crystal_emb[described]
@@ -57,8 +59,8 @@ def structure_metrics(crystal_emb: np.ndarray, encode_texts, table, rows: np.nda
         out["structure_type_top1"] = _mean_ci((guess_t == truth_t).astype(float))
         out["structure_type_majority"] = round(float(np.mean(truth_t == np.bincount(truth_t).argmax())), 4)
         out["structure_types"] = {n: counts[n] for n in kept}
-    plain = [table["texts"].iat[int(r)][0] for r in picked]
-    free = [table["texts_formula_free"].iat[int(r)][0] for r in picked]
+    plain = [texts[0] for texts in data.column("texts", picked)]
+    free = [twins[int(i)][0] for i in described]
     out["R@10_descriptions"] = _mean_ci(_recall_at_10(encode_texts(plain), z))
     out["R@10_descriptions_formula_free"] = _mean_ci(_recall_at_10(encode_texts(free), z))
     out["random_R@10"] = round(10 / len(described), 4)
