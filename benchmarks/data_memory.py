@@ -1,5 +1,5 @@
-"""Memory of training's data side as the rows grow: opening a dataset (`Dataset`: the row table and the
-own text pool) and building the default recipe's training pool (own texts with their formula-free
+"""Memory of training's data side as the rows grow: opening a dataset as training does (`Dataset`:
+the columns of the row table that training reads, the own text pool) and building the default recipe's training pool (own texts with their formula-free
 twins, the training rows only), each dataset in a fresh process, anonymous memory from /proc.
 
 No text tower runs, so it needs no feature cache: it isolates what grows with the rows (the row table,
@@ -21,10 +21,11 @@ def anon_mb():
     for line in open("/proc/self/status"):
         if line.startswith("RssAnon"):
             return int(line.split()[1]) / 1024
-import numpy, pandas, torch  # imported before the baseline: not data
+import numpy, pandas, torch, lightning  # imported before the baseline: not data
 from crystalclip.data.dataset import Dataset
+from crystalclip.training import TRAINING_COLUMNS
 base, started = anon_mb(), time.perf_counter()
-data = Dataset(sys.argv[1])
+data = Dataset(sys.argv[1], columns=TRAINING_COLUMNS)  # the table as training opens it
 opened = anon_mb()
 pool = data.text_pool("pairs", formula_free=True).of_rows(data.rows("train"))
 pooled = anon_mb()

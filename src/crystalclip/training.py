@@ -28,6 +28,7 @@ from .models.clip import CrystalClip
 from .recipe import Recipe, loss_settings
 
 METRICS_FILE, CURVE_FILE, CHECKPOINTS = "metrics.csv", "training_curve.png", "checkpoints"
+TRAINING_COLUMNS = ("num_sites",)  # of the row table, beside Dataset.ALWAYS: what training reads
 
 
 class ClipModule(L.LightningModule):
@@ -187,7 +188,7 @@ def _train_stage(data_dir, recipe: Recipe, out: Path, model: CrystalClip | None,
     train_cfg = recipe.train
     L.seed_everything(train_cfg.seed, workers=True)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    data = Dataset(data_dir)
+    data = Dataset(data_dir, columns=TRAINING_COLUMNS)
     model = model or CrystalClip(recipe.model)
     graphs = data.check_graphs(model.config.graph)  # the model's graph settings, or one clear line
     augmentation = recipe.augment

@@ -45,6 +45,9 @@ from .text_cache import SUBDIR as TEXT_CACHE
 _METADATA_COLUMNS = ("title", "journal", "year", "doi", "mineral", "chemical_name")
 CHUNK = 4096  # entries per resumable chunk
 BUILD_FORMAT = 2  # bump when a chunk's content changes: older work directories are started afresh
+# pairs.parquet in row groups of this many rows: `Dataset.iter_column` (CIFs, texts) decodes one group
+# at a time, so reading a column never holds the whole of it (one group held all 179k CIFs)
+ROW_GROUP_ROWS = 8192
 
 
 def build_dataset(
@@ -179,7 +182,7 @@ def _assemble(out: Path, table, graphs: list, rejected: pd.DataFrame, specs, gra
     if "structure_type" in table.column_names:
         summary["structure_types_matched"] = table.num_rows - table.column("structure_type").null_count
     with atomic_dir(out) as tmp:
-        pq.write_table(table, tmp / PAIRS_FILE)
+        pq.write_table(table, tmp / PAIRS_FILE, row_group_size=ROW_GROUP_ROWS)
         rejected.to_csv(tmp / REJECTED_FILE, index=False)
         save_graphs(graphs, tmp / GRAPHS_DIR, graph_config)
         (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
