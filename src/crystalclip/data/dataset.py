@@ -66,10 +66,6 @@ class RowTexts:
     def counts(self) -> np.ndarray:
         return np.diff(self.offsets)
 
-    def owners(self) -> np.ndarray:
-        """The row of every entry of `ids`."""
-        return np.repeat(np.arange(len(self)), self.counts())
-
 
 @dataclass
 class TextPool:
@@ -80,22 +76,14 @@ class TextPool:
     formula_free: list[str] | None = None  # each text's formula-free twin, when asked for
 
     @classmethod
-    def from_lists(cls, per_row, per_row_free=None) -> "TextPool":
-        """From each row's texts (any iterable of lists) and, optionally, their formula-free twins."""
-        per_row = per_row if per_row_free is None else list(per_row)  # read twice below
+    def from_lists(cls, per_row) -> "TextPool":
+        """From each row's texts (any iterable of lists, read once)."""
         index: dict[str, int] = {}
         counts, ids = array.array("q"), array.array("q")  # machine integers: no object per row
         for texts in per_row:
             ids.extend(index.setdefault(t, len(index)) for t in texts)
             counts.append(len(texts))
-        row_texts = RowTexts.from_counts(np.array(counts, np.int64), np.array(ids, np.int64))
-        if per_row_free is None:
-            return cls(list(index), row_texts)
-        twin: dict[str, str] = {}
-        for texts, free in zip(per_row, per_row_free):
-            for text, other in zip(texts, free):
-                twin.setdefault(text, other)
-        return cls(list(index), row_texts, [twin[t] for t in index])
+        return cls(list(index), RowTexts.from_counts(np.array(counts, np.int64), np.array(ids, np.int64)))
 
     def _renumbered(self, counts: np.ndarray, ids: np.ndarray, texts: list[str], free=None) -> "TextPool":
         """`ids` (into `texts`) renumbered in order of first use, unused texts dropped: the pool
