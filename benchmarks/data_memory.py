@@ -1,6 +1,8 @@
 """Memory of training's data side as the rows grow: opening a dataset as training does (`Dataset`:
-the columns of the row table that training reads, the own text pool) and building the default recipe's training pool (own texts with their formula-free
-twins, the training rows only), each dataset in a fresh process, anonymous memory from /proc.
+the columns of the row table that training reads, the own text pool) and building the default
+recipe's training pool (own texts with their formula-free twins, the training rows only). Each dataset
+is measured in a fresh process: the anonymous memory held (/proc RssAnon) after each step, above the
+imports; not a peak, and the second reading can be lower than the first when memory is freed.
 
 No text tower runs, so it needs no feature cache: it isolates what grows with the rows (the row table,
 the pools) from the memory-mapped graphs and caches. `benchmarks/train_memory.py` measures whole runs.

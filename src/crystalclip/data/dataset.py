@@ -213,9 +213,7 @@ class Dataset:
 
     def cifs(self) -> list[str]:
         if self._cifs is None:
-            import pyarrow.parquet as pq
-
-            self._cifs = pq.read_table(self.pairs_path, columns=["cif"]).column("cif").to_pylist()
+            self._cifs = self.column("cif")
         return self._cifs
 
     def iter_cifs(self, batch_rows: int = 2048):
@@ -331,21 +329,23 @@ class Dataset:
 
         root = self.directory / SYMMETRY_CACHE / f"symprec-{symprec:g}"
         ids = self.table["id"].astype(str).to_numpy()
-        if not self._symmetry_cached(root, ids):
+        mapped = self._mapped_symmetry(root)
+        if mapped is None or not (len(mapped[0]) == len(ids) and (mapped[0] == ids).all()):
             numbers, values = self._compute_symmetry(ids, symprec, workers)
             for name, array in (("numbers", numbers), ("values", values), ("ids", ids.astype(str))):
                 with atomic_path(root / f"{name}.npy") as tmp:
                     np.save(tmp, array)
-        return tuple(CachedRows(np.load(root / f"{name}.npy", mmap_mode="r")) for name in ("numbers", "values"))
+            mapped = self._mapped_symmetry(root)
+        return CachedRows(mapped[1]), CachedRows(mapped[2])
 
     @staticmethod
-    def _symmetry_cached(root: Path, ids: np.ndarray) -> bool:
+    def _mapped_symmetry(root: Path):
+        """(ids, numbers, values) of a complete cache, memory-mapped; None when a file is missing or short."""
         try:
-            cached = np.load(root / "ids.npy", mmap_mode="r")
-            sizes = [np.load(root / f"{name}.npy", mmap_mode="r").shape[0] for name in ("numbers", "values")]
+            mapped = tuple(np.load(root / f"{name}.npy", mmap_mode="r") for name in ("ids", "numbers", "values"))
         except (FileNotFoundError, ValueError):
-            return False
-        return sizes == [len(ids)] * 2 and len(cached) == len(ids) and bool((cached == ids).all())
+            return None
+        return mapped if len(mapped[0]) == len(mapped[1]) == len(mapped[2]) else None
 
     def _compute_symmetry(self, ids: np.ndarray, symprec: float, workers: int | None):
         workers = workers or min(2, os.cpu_count() or 1)

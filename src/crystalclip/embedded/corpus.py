@@ -83,7 +83,9 @@ class Structures:
         shard, offset = divmod(row, SHARD_ROWS)
         return self._table(shard).slice(offset, 1).to_pylist()[0]
 
-    def crystal(self, record: dict):
+    @staticmethod
+    def crystal(record: dict):
+        """The crystal of one stored row (an `id` and ARRAY_COLUMNS), as it is embedded."""
         return from_arrays(record["id"], *(record[c] for c in ARRAY_COLUMNS))
 
     def arrays(self, rows: range) -> pd.DataFrame:
@@ -151,7 +153,7 @@ def build_corpus(source, out: Path | None = None, model=None, progress=None, wor
 
 def stored_crystals(frame: pd.DataFrame) -> list:
     """Crystals from rows of stored arrays (an `id` column and ARRAY_COLUMNS), as they are embedded."""
-    return [from_arrays(r["id"], *(r[c] for c in ARRAY_COLUMNS)) for r in frame.to_dict("records")]
+    return [Structures.crystal(r) for r in frame.to_dict("records")]
 
 
 def _dataset_arrays(data, rows: range) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
@@ -183,9 +185,10 @@ def _assemble(data, model, frame: pd.DataFrame, failed: pd.DataFrame, out: Path)
     rows = frame.pop("row").to_numpy()
     source = data.table.iloc[rows].reset_index(drop=True).assign(texts=data.column("texts", rows))
     structures = pd.concat([source[["id"]], frame[ARRAY_COLUMNS]], axis=1)
-    structures["link"], structures["reference"] = zip(*(_reference(r) for r in source.to_dict("records")))
+    records = source.to_dict("records")
+    structures["link"], structures["reference"] = zip(*(_reference(r) for r in records))
     structures["texts"] = source["texts"]
-    index = _stored_index(model, vectors, [meta_row(r) for r in source.to_dict("records")], structures["texts"])
+    index = _stored_index(model, vectors, [meta_row(r) for r in records], structures["texts"])
     index.failed = failed.rename(columns={"id": "path"})
     shards = []
     with atomic_dir(out) as tmp:
